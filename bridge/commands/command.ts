@@ -1,0 +1,43 @@
+/**
+ * One subcommand of `offsite`: a file in bridge/commands/ plus one line in
+ * bridge/commands/index.ts. Options are parsed with node:util's parseArgs.
+ */
+import type { ParseArgsConfig } from 'node:util';
+import type { Logger } from '../log.js';
+
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  /** EX_TEMPFAIL: the drive vanished before anything started */
+  tempfail: 75,
+} as const;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface CommandContext {
+  /** positional arguments after the subcommand */
+  positionals: string[];
+  /** parsed options (strings or booleans, as declared) */
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  /** the --config path as resolved (flag, $OFFSITE_CONFIG, /etc/offsite/config.yaml) */
+  configFile: string;
+  log: Logger;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Command {
+  name: string;
+  /** one line for `offsite --help` */
+  summary: string;
+  /** the full `offsite <name> --help` text after the usage line */
+  help: string;
+  /** e.g. "<drive>" */
+  usage: string;
+  options?: NonNullable<ParseArgsConfig['options']>;
+  run(ctx: CommandContext): Promise<number>;
+}

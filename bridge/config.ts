@@ -1,0 +1,310 @@
+/**
+ * Configuration (SPEC section 3): YAML, validated with zod. An error names the
+ * file, the key path and what was expected; nothing runs on an invalid config.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DRIVE_NAME, NODE_ID } from './protocol.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/offsite/config.yaml';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly file: string;
+  readonly keyPath: string;
+  readonly expected: string;
+  constructor(file: string, keyPath: string, expected: string) {
+    super(`${file}: ${keyPath ? `${keyPath}: ` : ''}${expected}`);
+    this.file = file;
+    this.keyPath = keyPath;
+    this.expected = expected;
+  }
+}
+
+const absolutePath = z.string().refine(isAbsolute, 'an absolute path');
+const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like "#33c280"');
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+export function sanitizeNodeId(raw: string): string {
+  const id = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return id || 'nas';
+}
+
+const driveFields = z
+  .object({
+    name: z.string().regex(DRIVE_NAME, 'a name of lower-case letters, digits and _'),
+    /** a LUKS container: partition UUID of the container (what udev sees when it is plugged in) */
+    luks_uuid: z.string().regex(UUID, 'a UUID like 0b1c2d3e-...').optional(),
+    key_file: absolutePath.optional(),
+    /** device-mapper name for the unlocked container */
+    mapper: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'a device-mapper name')
+      .optional(),
+    /** an unencrypted filesystem: its filesystem UUID */
+    uuid: z.string().regex(UUID, 'a UUID').optional(),
+    mount_point: absolutePath.optional(),
+    /** a plain directory target: no unlock, no mount (demo, tests) */
+    directory: absolutePath.optional(),
+    mount_options: z.string().default('noatime'),
+  })
+  .strict();
+
+function driveKind(d: z.infer<typeof driveFields>, ctx: z.RefinementCtx): void {
+  const kinds = [d.luks_uuid && 'luks_uuid', d.uuid && 'uuid', d.directory && 'directory'].filter(Boolean);
+  if (kinds.length !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `exactly one of luks_uuid (encrypted drive), uuid (plain filesystem) or directory; found ${kinds.length ? kinds.join(', ') : 'none'}`,
+    });
+    return;
+  }
+  if (d.luks_uuid && !d.key_file)
+    ctx.addIssue({ code: 'custom', path: ['key_file'], message: 'a key file path for a LUKS drive' });
+  if ((d.luks_uuid || d.uuid) && !d.mount_point)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mount_point'],
+      message: 'a mount point for a drive with a filesystem',
+    });
+}
+
+export type Drive =
+  | {
+      kind: 'luks';
+      name: string;
+      luksUuid: string;
+      keyFile: string;
+      mapper: string;
+      mountPoint: string;
+      mountOptions: string;
+    }
+  | { kind: 'filesystem'; name: string; uuid: string; mountPoint: string; mountOptions: string }
+  | { kind: 'directory'; name: string; directory: string };
+
+const driveSchema = driveFields.superRefine(driveKind).transform((d): Drive => {
+  if (d.luks_uuid)
+    return {
+      kind: 'luks',
+      name: d.name,
+      luksUuid: d.luks_uuid.toLowerCase(),
+      keyFile: d.key_file!,
+      mapper: d.mapper ?? `offsite_${d.name}`,
+      mountPoint: d.mount_point!,
+      mountOptions: d.mount_options,
+    };
+  if (d.uuid)
+    return {
+      kind: 'filesystem',
+      name: d.name,
+      uuid: d.uuid.toLowerCase(),
+      mountPoint: d.mount_point!,
+      mountOptions: d.mount_options,
+    };
+  return { kind: 'directory', name: d.name, directory: d.directory! };
+});
+
+const ledStateStyle = z
+  .object({
+    color: hexColor,
+    pattern: z.enum(['steady', 'blink', 'pulse', 'off']),
+  })
+  .strict();
+
+const ledSchema = z
+  .object({
+    driver: z.enum(['blinkstick', 'sysfs', 'console', 'none']).default('none'),
+    index: z.number().int().min(0).max(63).default(0),
+    channel: z.number().int().min(0).max(2).default(0),
+    brightness: z.number().min(1).max(100).default(100),
+    /** sysfs: the LED's class directory, e.g. /sys/class/leds/nas:rgb:status */
+    path: absolutePath.optional(),
+    /** serial number of the BlinkStick to use when several are plugged in */
+    serial: z.string().optional(),
+    /** node ids to follow; default: this node */
+    nodes: z.array(z.string().regex(NODE_ID)).optional(),
+    states: z
+      .object({
+        running: ledStateStyle.default({ color: '#33c280', pattern: 'steady' }),
+        success: ledStateStyle.default({ color: '#00ff00', pattern: 'steady' }),
+        failed: ledStateStyle.default({ color: '#ff0000', pattern: 'steady' }),
+        overdue: ledStateStyle.default({ color: '#ffbf00', pattern: 'pulse' }),
+        idle: ledStateStyle.default({ color: '#000000', pattern: 'off' }),
+      })
+      .strict()
+      .default({
+        running: { color: '#33c280', pattern: 'steady' },
+        success: { color: '#00ff00', pattern: 'steady' },
+        failed: { color: '#ff0000', pattern: 'steady' },
+        overdue: { color: '#ffbf00', pattern: 'pulse' },
+        idle: { color: '#000000', pattern: 'off' },
+      }),
+  })
+  .strict();
+
+const mqttSchema = z
+  .object({
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'a URL like mqtt://127.0.0.1:1883')
+      .default('mqtt://127.0.0.1:1883'),
+    base_topic: z
+      .string()
+      .regex(/^[^#+]+$/, 'a topic without wildcards')
+      .default('offsite'),
+    discovery_prefix: z
+      .string()
+      .regex(/^[^#+/]+$/, 'a single topic level')
+      .default('homeassistant'),
+    username: z.string().optional(),
+    /** a file holding the password, or a credential name under $CREDENTIALS_DIRECTORY */
+    password_file: z.string().optional(),
+    ca_file: absolutePath.optional(),
+    client_id: z.string().optional(),
+    /** false: the demo and tests may run with no broker at all */
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+const emailSchema = z
+  .object({
+    smtp: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(1).max(65535).default(25),
+        secure: z.boolean().default(false),
+        user: z.string().optional(),
+        password_file: z.string().optional(),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 25, secure: false }),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1, 'at least one recipient'),
+    on: z
+      .array(z.enum(['failure', 'success', 'overdue', 'warning']))
+      .default(['failure', 'overdue', 'warning']),
+  })
+  .strict();
+
+const schema = z
+  .object({
+    node_id: z
+      .string()
+      .regex(NODE_ID, 'lower-case letters, digits, - and _')
+      .default(() => sanitizeNodeId(hostname())),
+    state_dir: absolutePath.default('/var/lib/offsite'),
+    source: z
+      .object({
+        path: absolutePath,
+        lock: z.array(z.string().min(1)).min(1).optional(),
+        exclude: z.array(z.string()).default([]),
+      })
+      .strict(),
+    overdue_after_days: z.number().positive().default(35),
+    drives: z.array(driveSchema).min(1, 'at least one drive'),
+    verify: z
+      .object({
+        checksum_sample: z.number().int().min(0).default(32),
+        borg_check: z.enum(['auto', 'always', 'never']).default('auto'),
+      })
+      .strict()
+      .default({ checksum_sample: 32, borg_check: 'auto' }),
+    mqtt: mqttSchema.optional(),
+    email: emailSchema.optional(),
+    led: ledSchema.default(ledSchema.parse({})),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.drives.forEach((d, i) => {
+      if (seen.has(d.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['drives', i, 'name'],
+          message: `a unique name; "${d.name}" is used twice`,
+        });
+      seen.add(d.name);
+    });
+    if (c.led.driver === 'sysfs' && !c.led.path)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['led', 'path'],
+        message: 'the LED class directory for the sysfs driver',
+      });
+  });
+
+export type Config = z.infer<typeof schema> & { file: string };
+export type LedConfig = Config['led'];
+export type MqttConfig = z.infer<typeof mqttSchema>;
+export type EmailConfig = z.infer<typeof emailSchema>;
+
+function keyPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.reduce<string>(
+    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)),
+    '',
+  );
+}
+
+/** Validate an already-parsed object (tests and the demo build configs in code). */
+export function parseConfig(raw: unknown, file = '(inline)'): Config {
+  const parsed = schema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    let expected = issue.message;
+    if (issue.code === 'invalid_type') expected = `expected ${issue.expected}`;
+    if (issue.code === 'unrecognized_keys')
+      expected = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    const more =
+      parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problem(s))` : '';
+    throw new ConfigError(file, keyPath(issue.path), expected + more);
+  }
+  return { ...parsed.data, file };
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      file,
+      '',
+      code === 'ENOENT' ? 'no such file (pass --config FILE or set OFFSITE_CONFIG)' : `cannot read: ${code}`,
+    );
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    const err = doc.errors[0]!;
+    throw new ConfigError(
+      file,
+      '',
+      `invalid YAML at line ${err.linePos?.[0].line ?? '?'}: ${err.message.split('\n')[0]}`,
+    );
+  }
+  return parseConfig(doc.toJS(), file);
+}
+
+/** `--config FILE`, else `$OFFSITE_CONFIG`, else /etc/offsite/config.yaml. */
+export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag ?? env.OFFSITE_CONFIG ?? DEFAULT_CONFIG_PATH;
+}
+
+/**
+ * Secrets come from files, or from systemd credentials (LoadCredential=): a bare
+ * name is looked up under $CREDENTIALS_DIRECTORY. Trailing newlines are dropped.
+ */
+export function readSecret(ref: string, env: NodeJS.ProcessEnv = process.env): string {
+  const file = isAbsolute(ref) ? ref : env.CREDENTIALS_DIRECTORY ? join(env.CREDENTIALS_DIRECTORY, ref) : ref;
+  return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+}
+
+export function findDrive(config: Config, name: string): Drive | undefined {
+  return config.drives.find((d) => d.name === name);
+}

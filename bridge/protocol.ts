@@ -1,0 +1,147 @@
+/**
+ * The MQTT contract (SPEC section 4): the one place where topics are built and
+ * payloads are defined. The bridge, the LED agent, Home Assistant discovery and
+ * the tests all import from here; no topic string is spelled anywhere else.
+ */
+import { z } from 'zod';
+
+export const RUN_STATES = ['idle', 'running', 'success', 'failed'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+export const RESULTS = ['success', 'warning', 'failed'] as const;
+export type Result = (typeof RESULTS)[number];
+
+export const EVENT_TYPES = ['started', 'succeeded', 'failed', 'overdue'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const AVAILABILITY = { online: 'online', offline: 'offline' } as const;
+
+/** ISO-8601 with an explicit offset (`Z` or `+01:00`), as Home Assistant's timestamp sensors need. */
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+export const isoTime = z.string().regex(ISO_WITH_OFFSET, 'an ISO-8601 time with an offset');
+
+/** Drive and node names travel inside topics, so they must never contain `/`, `+` or `#`. */
+export const DRIVE_NAME = /^[a-z0-9_]+$/;
+export const NODE_ID = /^[a-z0-9_-]+$/;
+
+const text = z.string().max(4000);
+
+export const statusSchema = z.object({
+  state: z.enum(RUN_STATES),
+  drive: z.string().regex(DRIVE_NAME).nullable(),
+  step: z.string().max(64).nullable(),
+  progress: z.number().min(0).max(100).nullable(),
+  bytes: z.number().int().nonnegative().nullable(),
+  /** bytes per second during sync; null otherwise */
+  rate: z.number().nonnegative().nullable().default(null),
+  eta: isoTime.nullable(),
+  message: text.nullable(),
+  /** files rsync could not copy (exit 23/24); empty when none */
+  warnings: z.array(text).max(200).default([]),
+  run_id: z.string().max(64).nullable().default(null),
+  updated: isoTime,
+});
+export type Status = z.infer<typeof statusSchema>;
+
+export const driveSchema = z.object({
+  name: z.string().regex(DRIVE_NAME),
+  present: z.boolean(),
+  last_run: isoTime.nullable(),
+  last_result: z.enum(RESULTS).nullable(),
+  last_success: isoTime.nullable(),
+  overdue: z.boolean(),
+  age_days: z.number().nonnegative().nullable().default(null),
+  free_bytes: z.number().int().nonnegative().nullable(),
+  size_bytes: z.number().int().nonnegative().nullable(),
+});
+export type DriveState = z.infer<typeof driveSchema>;
+
+export const eventSchema = z.object({
+  event_type: z.enum(EVENT_TYPES),
+  drive: z.string().regex(DRIVE_NAME).nullable(),
+  step: z.string().max(64).nullable(),
+  message: text.nullable(),
+  time: isoTime,
+});
+export type OffsiteEvent = z.infer<typeof eventSchema>;
+
+export const availabilitySchema = z.enum([AVAILABILITY.online, AVAILABILITY.offline]);
+
+/** Topic builders for one node. */
+export function topics(baseTopic: string, nodeId: string) {
+  const root = `${baseTopic}/${nodeId}`;
+  return {
+    root,
+    status: `${root}/status`,
+    drive: (name: string) => `${root}/drive/${name}`,
+    driveWildcard: `${root}/drive/+`,
+    event: `${root}/event`,
+    ledAvailability: `${root}/led/availability`,
+    bridgeAvailability: `${root}/bridge/availability`,
+    /** the drive name in a `<root>/drive/<name>` topic, or null for any other topic */
+    driveOf(topic: string): string | null {
+      const prefix = `${root}/drive/`;
+      if (!topic.startsWith(prefix)) return null;
+      const name = topic.slice(prefix.length);
+      return DRIVE_NAME.test(name) ? name : null;
+    },
+  };
+}
+export type Topics = ReturnType<typeof topics>;
+
+/** Home Assistant device-based discovery topic for a node. */
+export function discoveryTopic(discoveryPrefix: string, nodeId: string): string {
+  return `${discoveryPrefix}/device/offsite_${nodeId.replace(/-/g, '_')}/config`;
+}
+
+/** Home Assistant's birth/last-will topic (`online` when it (re)starts). */
+export function homeAssistantStatusTopic(discoveryPrefix: string): string {
+  return `${discoveryPrefix}/status`;
+}
+
+/** A time in ISO-8601 with the local offset, e.g. `2026-11-28T15:04:05+01:00`. */
+export function isoNow(date: Date = new Date()): string {
+  const pad = (n: number) => String(Math.trunc(Math.abs(n))).padStart(2, '0');
+  const offsetMin = -date.getTimezoneOffset();
+  const sign = offsetMin >= 0 ? '+' : '-';
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}` +
+    `${sign}${pad(offsetMin / 60)}:${pad(offsetMin % 60)}`
+  );
+}
+
+export function idleStatus(): Status {
+  return statusSchema.parse({
+    state: 'idle',
+    drive: null,
+    step: null,
+    progress: null,
+    bytes: null,
+    eta: null,
+    message: null,
+    updated: isoNow(),
+  });
+}
+
+/** Parse an MQTT payload (a Buffer) as JSON and validate it; never throws. */
+export function decode<T>(
+  schema: z.ZodType<T>,
+  payload: Buffer | string,
+  maxBytes = 64 * 1024,
+): { ok: true; value: T } | { ok: false; error: string } {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  if (size > maxBytes) return { ok: false, error: `payload of ${size} bytes exceeds ${maxBytes}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString());
+  } catch {
+    return { ok: false, error: 'payload is not JSON' };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, error: `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { ok: true, value: parsed.data };
+}

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, configPath, loadConfig, parseConfig, sanitizeNodeId } from '../bridge/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'offsite-config-'));
+function file(text: string): string {
+  const f = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(f, text);
+  return f;
+}
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+    return e;
+  }
+  assert.fail('expected an error');
+}
+
+describe('configuration', () => {
+  it('reads the documented example with its defaults', () => {
+    const c = loadConfig(
+      file(`node_id: nas
+source:
+  path: /srv/backup
+  lock: [borg, with-lock, /srv/backup]
+drives:
+  - name: alpha
+    luks_uuid: 0B1C2D3E-0000-1111-2222-333344445555
+    key_file: /etc/offsite/keys/alpha.key
+    mount_point: /mnt/offsite/alpha
+  - name: scratch
+    directory: /tmp/offsite-target
+`),
+    );
+    assert.equal(c.state_dir, '/var/lib/offsite');
+    assert.equal(c.overdue_after_days, 35);
+    assert.deepEqual(c.drives[0], {
+      kind: 'luks',
+      name: 'alpha',
+      luksUuid: '0b1c2d3e-0000-1111-2222-333344445555',
+      keyFile: '/etc/offsite/keys/alpha.key',
+      mapper: 'offsite_alpha',
+      mountPoint: '/mnt/offsite/alpha',
+      mountOptions: 'noatime',
+    });
+    assert.deepEqual(c.drives[1], { kind: 'directory', name: 'scratch', directory: '/tmp/offsite-target' });
+    assert.equal(c.led.driver, 'none');
+    assert.equal(c.led.states.running.color, '#33c280');
+  });
+
+  it('names the file, the key path and what was expected', () => {
+    const f = file(
+      'source: {path: /srv}\ndrives:\n  - name: alpha\n    luks_uuid: 0b1c2d3e-0000-1111-2222-333344445555\n    mount_point: /mnt/a\n',
+    );
+    const e = errorOf(() => loadConfig(f));
+    assert.equal(e.file, f);
+    assert.equal(e.keyPath, 'drives[0].key_file');
+    assert.match(e.message, /key file/);
+  });
+
+  it('rejects unknown keys, bad names and wrong types', () => {
+    assert.equal(
+      errorOf(() =>
+        parseConfig({ source: { path: '/s' }, drives: [{ name: 'a', directory: '/x', colour: 1 }] }),
+      ).expected,
+      'unknown key colour',
+    );
+    assert.equal(
+      errorOf(() => parseConfig({ source: { path: '/s' }, drives: [{ name: 'Alpha', directory: '/x' }] }))
+        .keyPath,
+      'drives[0].name',
+    );
+    assert.equal(
+      errorOf(() =>
+        parseConfig({
+          source: { path: '/s' },
+          drives: [{ name: 'a', directory: '/x' }],
+          overdue_after_days: 'x',
+        }),
+      ).keyPath,
+      'overdue_after_days',
+    );
+    assert.match(
+      errorOf(() =>
+        parseConfig({
+          source: { path: '/s' },
+          drives: [
+            { name: 'a', directory: '/x' },
+            { name: 'a', directory: '/y' },
+          ],
+        }),
+      ).expected,
+      /used twice/,
+    );
+    assert.match(
+      errorOf(() => parseConfig({ source: { path: '/s' }, drives: [{ name: 'a' }] })).expected,
+      /exactly one of/,
+    );
+  });
+
+  it('explains a missing file and broken YAML', () => {
+    assert.match(errorOf(() => loadConfig(join(dir, 'absent.yaml'))).message, /no such file/);
+    assert.match(errorOf(() => loadConfig(file('source: [unclosed\n'))).message, /invalid YAML at line/);
+  });
+
+  it('finds the file from --config, then $OFFSITE_CONFIG, then /etc', () => {
+    assert.equal(configPath('/a.yaml', { OFFSITE_CONFIG: '/b.yaml' }), '/a.yaml');
+    assert.equal(configPath(undefined, { OFFSITE_CONFIG: '/b.yaml' }), '/b.yaml');
+    assert.equal(configPath(undefined, {}), '/etc/offsite/config.yaml');
+  });
+
+  it('sanitizes a hostname into a node id', () => {
+    assert.equal(sanitizeNodeId('My.NAS box'), 'my-nas-box');
+    assert.equal(sanitizeNodeId('...'), 'nas');
+  });
+});
