@@ -1,0 +1,86 @@
+/**
+ * The one place that walks steps (SPEC 1): announces each step, stops at the
+ * first failure, walks the undos back, and tells the bus how the run ended.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Result } from '../protocol.js';
+import { type RunContext, StepError, type Step } from '../steps/step.js';
+import type { RunEnded } from './events.js';
+
+export type RunOutcome = RunEnded;
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export async function runSteps(steps: readonly Step[], ctx: RunContext): Promise<RunOutcome> {
+  const { bus, drive, runId } = ctx;
+  const startedAt = new Date();
+  bus.emit('run:start', { runId, drive: drive.name, time: startedAt });
+  const done: Step[] = [];
+  let failed: { step: Step; error: unknown } | null = null;
+
+  for (const step of steps) {
+    if (ctx.signal.aborted) {
+      failed = { step, error: new StepError(`cancelled (${reasonOf(ctx.signal.reason)})`) };
+      break;
+    }
+    const t0 = Date.now();
+    bus.emit('step:start', { runId, drive: drive.name, step: step.name, time: new Date() });
+    ctx.log.info(`${drive.name}: ${step.name}: ${step.title}`);
+    try {
+      await step.run(ctx);
+      done.push(step);
+      bus.emit('step:done', { runId, drive: drive.name, step: step.name, time: new Date(), ms: Date.now() - t0 });
+    } catch (error) {
+      failed = { step, error };
+      break;
+    }
+  }
+
+  const undoErrors: string[] = [];
+  if (failed) {
+    ctx.log.error(`${drive.name}: ${failed.step.name} failed: ${reasonOf(failed.error)}`);
+    // the failing step may have half-done its work, so it is undone too
+    for (const step of [...done, failed.step].reverse()) {
+      if (!step.undo) continue;
+      try {
+        await step.undo(ctx);
+      } catch (e) {
+        const msg = `undo of ${step.name} failed: ${reasonOf(e)}`;
+        undoErrors.push(msg);
+        ctx.log.error(`${drive.name}: ${msg}`);
+      }
+    }
+  }
+
+  const warnings = ctx.facts.warnings;
+  const result: Result = failed ? 'failed' : warnings.length ? 'warning' : 'success';
+  const exitCode = failed ? (failed.error instanceof StepError ? failed.error.exitCode : 1) : 0;
+  const outcome: RunOutcome = {
+    runId,
+    drive: drive.name,
+    result,
+    step: failed ? failed.step.name : null,
+    message: failed
+      ? reasonOf(failed.error) + (undoErrors.length ? ` (and: ${undoErrors.join('; ')})` : '')
+      : warnings.length
+        ? `copied with ${warnings.length} warning(s): ${warnings[0]}`
+        : 'copy complete; safe to remove',
+    startedAt,
+    endedAt: new Date(),
+    exitCode,
+    warnings,
+    bytes: ctx.facts.bytes ?? null,
+    freeBytes: ctx.facts.freeBytes ?? null,
+    sizeBytes: ctx.facts.sizeBytes ?? null,
+    undoErrors,
+  };
+  bus.emit('run:end', outcome);
+  return outcome;
+}

@@ -1,0 +1,16 @@
+import { existsSync } from 'node:fs';
+import { mapperPath } from '../mounts.js';
+import { type Step, StepError } from './step.js';
+import { closeMapping } from './teardown.js';
+
+/** Stopping the cryptsetup unit is what closes the mapping (StopWhenUnneeded never does: SPEC 1). */
+export const close: Step = {
+  name: 'close',
+  title: 'the LUKS mapping is closed (checked, not assumed)',
+  async run(ctx) {
+    const { drive } = ctx;
+    if (drive.kind !== 'luks') return;
+    await closeMapping(drive.mapper);
+    if (existsSync(mapperPath(drive.mapper))) throw new StepError(`${mapperPath(drive.mapper)} is still open`);
+  },
+};

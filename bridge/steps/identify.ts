@@ -1,0 +1,49 @@
+import { existsSync, statSync } from 'node:fs';
+import { deviceByUuid, mapperPath, mountAt, probeType } from '../mounts.js';
+import { EXIT } from '../commands/command.js';
+import { checkMarker } from './marker.js';
+import { type RunContext, type Step, StepError } from './step.js';
+import { closeMapping, unmountAll } from './teardown.js';
+
+/** The drive was not there to begin with: EX_TEMPFAIL, nothing was started. */
+function absent(message: string): StepError {
+  return new StepError(message, { exitCode: EXIT.tempfail });
+}
+
+/**
+ * A drive pulled mid-sync leaves its mount and mapping behind, and every later
+ * plug then fails (SPEC 1, measured). Clear both before anything else.
+ */
+async function clearStale(ctx: RunContext, mountPoint: string, mapper: string | null): Promise<void> {
+  if (mountAt(mountPoint)) {
+    ctx.log.warn(`${ctx.drive.name}: ${mountPoint} is still mounted from an earlier run; unmounting it first`);
+    await unmountAll(mountPoint, { lazy: true });
+  }
+  if (mapper && existsSync(mapperPath(mapper))) {
+    ctx.log.warn(`${ctx.drive.name}: ${mapperPath(mapper)} is still open from an earlier run; closing it first`);
+    await closeMapping(mapper);
+  }
+}
+
+export const identify: Step = {
+  name: 'identify',
+  title: 'the drive is registered, present, and the one it claims to be',
+  async run(ctx) {
+    const { drive } = ctx;
+    if (drive.kind === 'directory') {
+      if (!existsSync(drive.directory) || !statSync(drive.directory).isDirectory())
+        throw absent(`the directory ${drive.directory} of drive "${drive.name}" does not exist`);
+      checkMarker(drive.directory, drive.name, true);
+      ctx.facts.target = drive.directory;
+      return;
+    }
+    const uuid = drive.kind === 'luks' ? drive.luksUuid : drive.uuid;
+    const device = await deviceByUuid(uuid);
+    if (!device) throw absent(`drive "${drive.name}" (UUID ${uuid}) is not plugged in`);
+    const type = await probeType(device);
+    if (drive.kind === 'luks' && type !== 'crypto_LUKS')
+      throw new StepError(`${device} (UUID ${uuid}) is not a LUKS container (blkid says ${type ?? 'nothing'})`);
+    ctx.facts.device = device;
+    await clearStale(ctx, drive.mountPoint, drive.kind === 'luks' ? drive.mapper : null);
+  },
+};

@@ -1,0 +1,31 @@
+import { mkdirSync } from 'node:fs';
+import { run } from '../exec.js';
+import { mountAt } from '../mounts.js';
+import { checkMarker } from './marker.js';
+import { type Step, StepError } from './step.js';
+import { unmountAll } from './teardown.js';
+
+/** Mount the drive's filesystem and make sure it is the drive it claims to be. */
+export const mount: Step = {
+  name: 'mount',
+  title: "the drive's filesystem is mounted and its marker names this drive",
+  async run(ctx) {
+    const { drive } = ctx;
+    if (drive.kind === 'directory') return;
+    const device = drive.kind === 'luks' ? ctx.facts.mapperDevice : ctx.facts.device;
+    if (!device) throw new StepError('no device to mount (identify/unlock did not run)');
+    mkdirSync(drive.mountPoint, { recursive: true, mode: 0o755 });
+    if (mountAt(drive.mountPoint)) throw new StepError(`${drive.mountPoint} is already mounted by something else`);
+    await run('mount', ['-o', drive.mountOptions, device, drive.mountPoint], { timeoutMs: 120_000 }).catch((e) => {
+      throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${(e as Error).message}`, { cause: e });
+    });
+    if (!mountAt(drive.mountPoint))
+      throw new StepError(`${drive.mountPoint} is not a mount point after mounting: refusing to write to the bare directory`);
+    // prepare-drive writes the marker of an encrypted drive; a plain filesystem is enrolled by its first run
+    checkMarker(drive.mountPoint, drive.name, drive.kind === 'filesystem');
+    ctx.facts.target = drive.mountPoint;
+  },
+  async undo(ctx) {
+    if (ctx.drive.kind !== 'directory') await unmountAll(ctx.drive.mountPoint, { lazy: true });
+  },
+};

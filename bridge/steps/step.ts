@@ -1,0 +1,60 @@
+/**
+ * A step of a run (SPEC 1): data, not control flow. `run` does the work,
+ * `undo` puts back what `run` did when a later step fails (and is also called
+ * for the failing step itself, so it must check before it acts). A step never
+ * publishes, logs its own failure or catches for the sake of reporting: the
+ * runner does that once for all of them.
+ */
+import type { Config, Drive } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Bus } from '../run/bus.js';
+import type { RunEvents, SyncProgress } from '../run/events.js';
+
+export interface RunFacts {
+  /** the block device that appeared (LUKS container or plain filesystem) */
+  device?: string;
+  /** /dev/mapper/<mapper> once unlocked */
+  mapperDevice?: string;
+  /** where the copies live: the mount point or the directory */
+  target?: string;
+  /** bytes transferred by rsync */
+  bytes?: number;
+  freeBytes?: number;
+  sizeBytes?: number;
+  warnings: string[];
+}
+
+export interface RunContext {
+  config: Config;
+  drive: Drive;
+  runId: string;
+  log: Logger;
+  signal: AbortSignal;
+  bus: Bus<RunEvents>;
+  facts: RunFacts;
+  /** report sync progress (the runner's reporters throttle what they publish) */
+  progress(p: SyncProgress): void;
+  /** a problem that does not fail the run, e.g. files rsync could not read */
+  warn(message: string, files?: string[]): void;
+}
+
+export interface Step {
+  name: string;
+  /** one line for logs and docs: what the step makes true */
+  title: string;
+  run(ctx: RunContext): Promise<void>;
+  undo?(ctx: RunContext): Promise<void>;
+}
+
+/**
+ * A failure with a user-facing reason. `exitCode` 75 marks a drive that was
+ * gone before anything started (EX_TEMPFAIL); anything else fails the run.
+ */
+export class StepError extends Error {
+  override name = 'StepError';
+  readonly exitCode: number;
+  constructor(message: string, opts: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.exitCode = opts.exitCode ?? 1;
+  }
+}

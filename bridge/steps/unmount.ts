@@ -1,0 +1,15 @@
+import { mountAt } from '../mounts.js';
+import { type Step, StepError } from './step.js';
+import { unmountAll } from './teardown.js';
+
+/** A clean unmount (never lazy here: "safe to remove" must be true). */
+export const unmount: Step = {
+  name: 'unmount',
+  title: 'the filesystem is written out and unmounted',
+  async run(ctx) {
+    const { drive } = ctx;
+    if (drive.kind === 'directory') return;
+    await unmountAll(drive.mountPoint, { lazy: false, tries: 5 });
+    if (mountAt(drive.mountPoint)) throw new StepError(`${drive.mountPoint} is still mounted`);
+  },
+};
