@@ -23,11 +23,11 @@ export async function runSteps(steps: readonly Step[], ctx: RunContext): Promise
   const startedAt = new Date();
   bus.emit('run:start', { runId, drive: drive.name, time: startedAt });
   const done: Step[] = [];
-  let failed: { step: Step; error: unknown } | null = null;
+  let failed: { step: Step; error: unknown; started: boolean } | null = null;
 
   for (const step of steps) {
     if (ctx.signal.aborted) {
-      failed = { step, error: new StepError(`cancelled (${reasonOf(ctx.signal.reason)})`) };
+      failed = { step, error: new StepError(`cancelled (${reasonOf(ctx.signal.reason)})`), started: false };
       break;
     }
     const t0 = Date.now();
@@ -38,7 +38,7 @@ export async function runSteps(steps: readonly Step[], ctx: RunContext): Promise
       done.push(step);
       bus.emit('step:done', { runId, drive: drive.name, step: step.name, time: new Date(), ms: Date.now() - t0 });
     } catch (error) {
-      failed = { step, error };
+      failed = { step, error, started: true };
       break;
     }
   }
@@ -47,7 +47,8 @@ export async function runSteps(steps: readonly Step[], ctx: RunContext): Promise
   if (failed) {
     ctx.log.error(`${drive.name}: ${failed.step.name} failed: ${reasonOf(failed.error)}`);
     // the failing step may have half-done its work, so it is undone too
-    for (const step of [...done, failed.step].reverse()) {
+    const toUndo = failed.started ? [...done, failed.step] : done;
+    for (const step of toUndo.reverse()) {
       if (!step.undo) continue;
       try {
         await step.undo(ctx);

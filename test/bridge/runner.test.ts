@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig } from '../../bridge/config.js';
+import { silentLogger } from '../../bridge/log.js';
+import { Bus } from '../../bridge/run/bus.js';
+import type { RunEvents } from '../../bridge/run/events.js';
+import { runSteps } from '../../bridge/run/runner.js';
+import { type RunContext, type Step, StepError } from '../../bridge/steps/step.js';
+
+function context(signal = new AbortController().signal) {
+  const config = parseConfig({ source: { path: '/srv' }, drives: [{ name: 'alpha', directory: '/tmp/x' }] });
+  const bus = new Bus<RunEvents>();
+  const seen: string[] = [];
+  bus.on('run:start', () => {
+    seen.push('run:start');
+  });
+  bus.on('step:start', (e) => {
+    seen.push(`start ${e.step}`);
+  });
+  bus.on('step:done', (e) => {
+    seen.push(`done ${e.step}`);
+  });
+  bus.on('run:end', (e) => {
+    seen.push(`end ${e.result} ${e.step ?? ''}`.trim());
+  });
+  const ctx: RunContext = {
+    config,
+    drive: config.drives[0]!,
+    runId: 'r1',
+    log: silentLogger(),
+    signal,
+    bus,
+    facts: { warnings: [] },
+    progress: () => {},
+    warn: (m) => {
+      ctx.facts.warnings.push(m);
+    },
+  };
+  return { ctx, seen };
+}
+
+function step(name: string, log: string[], opts: { fail?: Error; undoFails?: boolean } = {}): Step {
+  return {
+    name,
+    title: name,
+    async run() {
+      log.push(`run ${name}`);
+      if (opts.fail) throw opts.fail;
+    },
+    async undo() {
+      log.push(`undo ${name}`);
+      if (opts.undoFails) throw new Error(`cannot undo ${name}`);
+    },
+  };
+}
+
+describe('the step runner', () => {
+  it('walks every step in order and announces each one', async () => {
+    const { ctx, seen } = context();
+    const did: string[] = [];
+    const out = await runSteps([step('a', did), step('b', did)], ctx);
+    assert.deepEqual(did, ['run a', 'run b']);
+    assert.deepEqual(seen, ['run:start', 'start a', 'done a', 'start b', 'done b', 'end success']);
+    assert.equal(out.exitCode, 0);
+    assert.equal(out.result, 'success');
+  });
+
+  it('stops at the first failure and undoes the failing step and those before it, newest first', async () => {
+    const { ctx, seen } = context();
+    const did: string[] = [];
+    const out = await runSteps([step('a', did), step('b', did), step('c', did, { fail: new Error('disk on fire') }), step('d', did)], ctx);
+    assert.deepEqual(did, ['run a', 'run b', 'run c', 'undo c', 'undo b', 'undo a']);
+    assert.equal(out.result, 'failed');
+    assert.equal(out.step, 'c');
+    assert.equal(out.message, 'disk on fire');
+    assert.equal(out.exitCode, 1);
+    assert.deepEqual(seen.slice(-2), ['start c', 'end failed c']);
+  });
+
+  it('keeps walking the undos when one of them fails, and says so', async () => {
+    const { ctx } = context();
+    const did: string[] = [];
+    const out = await runSteps([step('a', did), step('b', did, { undoFails: true }), step('c', did, { fail: new Error('no') })], ctx);
+    assert.deepEqual(did, ['run a', 'run b', 'run c', 'undo c', 'undo b', 'undo a']);
+    assert.deepEqual(out.undoErrors, ['undo of b failed: cannot undo b']);
+    assert.match(out.message, /^no \(and: undo of b failed/);
+  });
+
+  it('passes a step error exit code through (75: the drive was never there)', async () => {
+    const { ctx } = context();
+    const out = await runSteps([step('identify', [], { fail: new StepError('not plugged in', { exitCode: 75 }) })], ctx);
+    assert.equal(out.exitCode, 75);
+    assert.equal(out.step, 'identify');
+  });
+
+  it('reports warnings as a result of its own, not a silent success', async () => {
+    const { ctx } = context();
+    const warn: Step = {
+      name: 'sync',
+      title: 'sync',
+      async run(c) {
+        c.warn('2 files vanished', ['a', 'b']);
+      },
+    };
+    const out = await runSteps([warn], ctx);
+    assert.equal(out.result, 'warning');
+    assert.equal(out.exitCode, 0);
+    assert.match(out.message, /1 warning/);
+  });
+
+  it('stops before the next step once cancelled, and undoes what was done', async () => {
+    const ac = new AbortController();
+    const { ctx } = context(ac.signal);
+    const did: string[] = [];
+    const cancelling: Step = {
+      name: 'b',
+      title: 'b',
+      async run() {
+        did.push('run b');
+        ac.abort('SIGTERM');
+      },
+      async undo() {
+        did.push('undo b');
+      },
+    };
+    const out = await runSteps([step('a', did), cancelling, step('c', did)], ctx);
+    assert.deepEqual(did, ['run a', 'run b', 'undo b', 'undo a']);
+    assert.equal(out.step, 'c');
+    assert.match(out.message, /cancelled \(SIGTERM\)/);
+  });
+});
