@@ -1,0 +1,94 @@
+/**
+ * The controller of one run: wires the reporters (terminal, ledger, MQTT,
+ * email) to the bus, walks the drive's steps, and waits for the reporters to
+ * finish before it returns the exit code. SIGTERM/SIGINT cancel the run, and
+ * the undo walk still unmounts and closes.
+ */
+import type { Config, Drive } from '../config.js';
+import type { Logger } from '../log.js';
+import { Ledger } from '../ledger.js';
+import { stepsFor } from '../steps/index.js';
+import type { RunContext, Step } from '../steps/step.js';
+import { Bus } from './bus.js';
+import type { RunEnded, RunEvents, SyncProgress } from './events.js';
+import { newRunId, runSteps } from './runner.js';
+import { attachTerminal } from './terminal.js';
+
+/** Something that listens to a run: started before the first step, stopped (flushed) after the last. */
+export interface Reporter {
+  attach(bus: Bus<RunEvents>): void;
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+export interface RunDeps {
+  log: Logger;
+  out: NodeJS.WriteStream;
+  /** extra reporters (MQTT, email) built by the caller from the config */
+  reporters?: Reporter[];
+  signal?: AbortSignal;
+  /** override the step list (tests) */
+  steps?: readonly Step[];
+}
+
+export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Promise<RunEnded> {
+  const { log } = deps;
+  const bus = new Bus<RunEvents>((event, e) => log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`));
+  const ledger = new Ledger(config.state_dir);
+  const runId = newRunId();
+
+  attachTerminal(bus, log, deps.out);
+  // the ledger is written before the other reporters hear of the end, so they read the new record
+  bus.on('run:end', (outcome) => {
+    try {
+      ledger.recordRun(outcome);
+    } catch (e) {
+      log.error(`could not record the run in ${ledger.file}: ${(e as Error).message}`);
+    }
+  });
+  const reporters = deps.reporters ?? [];
+  for (const r of reporters) r.attach(bus);
+  await Promise.all(reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${(e as Error).message}`))));
+
+  let currentStep = '';
+  bus.on('step:start', (e) => {
+    currentStep = e.step;
+  });
+
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.warn(`${drive.name}: ${sig} received: stopping the run and undoing what was done`);
+    ac.abort(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  deps.signal?.addEventListener('abort', () => ac.abort(deps.signal?.reason), { once: true });
+
+  const ctx: RunContext = {
+    config,
+    drive,
+    runId,
+    log,
+    signal: ac.signal,
+    bus,
+    facts: { warnings: [] },
+    progress(p: SyncProgress) {
+      bus.emit('progress', { ...p, runId, drive: drive.name, step: currentStep, time: new Date() });
+    },
+    warn(message: string, files: string[] = []) {
+      ctx.facts.warnings.push(message);
+      bus.emit('warning', { runId, drive: drive.name, step: currentStep, message, files });
+    },
+  };
+
+  try {
+    const outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx);
+    await bus.settle();
+    return outcome;
+  } finally {
+    await Promise.all(reporters.map((r) => r.stop?.().catch((e) => log.warn(`reporter stop: ${(e as Error).message}`))));
+    await bus.settle();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
