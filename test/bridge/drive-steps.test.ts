@@ -1,0 +1,122 @@
+/**
+ * identify, mount and unmount against real ext4 images on loop devices
+ * (root, as in CI). The LUKS steps (unlock, close) need device-mapper, which
+ * this kernel lacks; they run for real in the VM suite (test/e2e).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../../bridge/config.js';
+import { silentLogger } from '../../bridge/log.js';
+import { mountAt } from '../../bridge/mounts.js';
+import { runDrive } from '../../bridge/run/run-drive.js';
+import { identify } from '../../bridge/steps/identify.js';
+import { MARKER_FILE } from '../../bridge/steps/marker.js';
+import { mount } from '../../bridge/steps/mount.js';
+import type { Step } from '../../bridge/steps/step.js';
+import { unmount } from '../../bridge/steps/unmount.js';
+import { type LoopImage, makeExt4 } from '../helpers/loop.js';
+
+const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+
+describe('identify, mount and unmount on a real ext4 drive', () => {
+  let img: LoopImage;
+  let base: string;
+  before(() => {
+    img = makeExt4(16);
+    base = mkdtempSync(join(tmpdir(), 'offsite-steps-'));
+  });
+  after(() => img.detach());
+
+  function config(extra: Record<string, unknown> = {}) {
+    return parseConfig({
+      state_dir: join(base, 'state'),
+      source: { path: join(base, 'src') },
+      drives: [{ name: 'alpha', uuid: img.uuid, mount_point: join(base, 'mnt'), ...extra }],
+    });
+  }
+
+  it('mounts the drive, enrols its marker, and leaves it unmounted', async () => {
+    const c = config();
+    const seenMounted: boolean[] = [];
+    const look: Step = {
+      name: 'look',
+      title: 'look',
+      async run(ctx) {
+        seenMounted.push(Boolean(mountAt(ctx.facts.target!)));
+        assert.equal(mountAt(ctx.facts.target!)?.source, img.device);
+      },
+    };
+    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, look, unmount] });
+    assert.equal(r.result, 'success', r.message);
+    assert.deepEqual(seenMounted, [true]);
+    assert.equal(mountAt(join(base, 'mnt')), null);
+    execFileSync('mount', [img.device, join(base, 'mnt')]);
+    try {
+      assert.equal(JSON.parse(readFileSync(join(base, 'mnt', MARKER_FILE), 'utf8')).drive, 'alpha');
+    } finally {
+      execFileSync('umount', [join(base, 'mnt')]);
+    }
+  });
+
+  it('clears a mount left behind by an earlier run before anything else', async () => {
+    const c = config();
+    mkdirSync(join(base, 'mnt'), { recursive: true });
+    execFileSync('mount', [img.device, join(base, 'mnt')]);
+    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] });
+    assert.equal(r.result, 'success', r.message);
+    assert.equal(mountAt(join(base, 'mnt')), null);
+  });
+
+  it('refuses a drive whose marker names another drive, writes nothing and unmounts it', async () => {
+    const c = config();
+    execFileSync('mount', [img.device, join(base, 'mnt')]);
+    writeFileSync(join(base, 'mnt', MARKER_FILE), JSON.stringify({ drive: 'bravo' }));
+    execFileSync('umount', [join(base, 'mnt')]);
+    const wrote: string[] = [];
+    const write: Step = {
+      name: 'sync',
+      title: 'sync',
+      async run() {
+        wrote.push('sync ran');
+      },
+    };
+    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, write, unmount] });
+    assert.equal(r.result, 'failed');
+    assert.equal(r.step, 'mount');
+    assert.match(r.message, /wrong drive: its marker names drive "bravo"/);
+    assert.deepEqual(wrote, []);
+    assert.equal(mountAt(join(base, 'mnt')), null);
+    execFileSync('mount', [img.device, join(base, 'mnt')]);
+    writeFileSync(join(base, 'mnt', MARKER_FILE), JSON.stringify({ drive: 'alpha' }));
+    execFileSync('umount', [join(base, 'mnt')]);
+  });
+
+  it('exits 75 when the drive is not plugged in', async () => {
+    const c = parseConfig({
+      state_dir: join(base, 'state'),
+      source: { path: join(base, 'src') },
+      drives: [{ name: 'gone', uuid: '00000000-1111-2222-3333-444444444444', mount_point: join(base, 'gone') }],
+    });
+    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] });
+    assert.equal(r.exitCode, 75);
+    assert.equal(r.step, 'identify');
+    assert.match(r.message, /not plugged in/);
+    assert.equal(existsSync(join(base, 'gone')), false);
+  });
+
+  it('refuses a registered UUID that is not a LUKS container for an encrypted drive', async () => {
+    const c = parseConfig({
+      state_dir: join(base, 'state'),
+      source: { path: join(base, 'src') },
+      drives: [{ name: 'alpha', luks_uuid: img.uuid, key_file: join(base, 'key'), mount_point: join(base, 'mnt') }],
+    });
+    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] });
+    assert.equal(r.result, 'failed');
+    assert.equal(r.step, 'identify');
+    assert.match(r.message, /is not a LUKS container \(blkid says ext4\)/);
+  });
+});
