@@ -114,6 +114,16 @@ drives:
     assert.equal(configPath(undefined, {}), '/etc/offsite/config.yaml');
   });
 
+  it('accepts the documented example, docs/config.example.yaml', () => {
+    const c = loadConfig(new URL('../docs/config.example.yaml', import.meta.url).pathname);
+    assert.deepEqual(
+      c.drives.map((d) => d.name),
+      ['alpha', 'bravo'],
+    );
+    assert.deepEqual(c.source.lock, ['borg', 'with-lock', '/srv/backup']);
+    assert.equal(c.led.brightness, 10);
+  });
+
   it('sanitizes a hostname into a node id', () => {
     assert.equal(sanitizeNodeId('My.NAS box'), 'my-nas-box');
     assert.equal(sanitizeNodeId('...'), 'nas');
