@@ -1,0 +1,313 @@
+/**
+ * The LED agent: follows the status and drive topics of each configured node,
+ * keeps the latest valid payload of each, and shows the light that arbitrate()
+ * picks. It knows nothing of backups beyond the MQTT contract, and nothing in
+ * a message is ever executed: payloads are parsed as JSON, validated, stored.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { type Config, ConfigError, type MqttConfig, readSecret } from '../bridge/config.js';
+import { type Logger, silentLogger } from '../bridge/log.js';
+import { AVAILABILITY, decode, driveSchema, statusSchema, type Topics, topics } from '../bridge/protocol.js';
+import { BadPayloadLog } from './bad-payloads.js';
+import { type Clock, systemClock, type Timer } from './clock.js';
+import type { Driver } from './drivers/driver.js';
+import { arbitrate, type Light, type NodeView, OFF, sameLight } from './light.js';
+import { PatternPlayer } from './player.js';
+
+/** Payloads above this are refused before parsing (the bridge's are a few hundred bytes). */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+export interface LedAgentOptions {
+  config: Config;
+  driver: Driver;
+  log?: Logger;
+  clock?: Clock;
+  /**
+   * How long the broker may be unreachable before the light goes off. A broker
+   * restart takes a second or two; an outage longer than this means the light
+   * no longer knows anything, and a stale green must not say "safe to remove".
+   */
+  offlineGraceMs?: number;
+  /** reconnect delay: doubles from firstMs after each failure, up to maxMs */
+  backoff?: { firstMs: number; maxMs: number };
+}
+
+interface Followed {
+  node: string;
+  topics: Topics;
+}
+
+/** The mqtt section the agent needs; the bridge may run without MQTT, the LED agent cannot. */
+export function requireMqtt(config: Config): MqttConfig {
+  if (!config.mqtt?.enabled)
+    throw new ConfigError(
+      config.file,
+      'mqtt',
+      'an enabled mqtt section: the LED agent follows the bridge through the broker',
+    );
+  return config.mqtt;
+}
+
+export class LedAgent {
+  readonly #config: Config;
+  readonly #mqtt: MqttConfig;
+  readonly #driver: Driver;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #player: PatternPlayer;
+  readonly #bad: BadPayloadLog;
+  readonly #followed: Followed[];
+  readonly #own: Topics;
+  readonly #views = new Map<string, NodeView>();
+  readonly #graceMs: number;
+  readonly #backoff: { firstMs: number; maxMs: number };
+  readonly #listeners = new Set<(light: Light) => void>();
+  #client: MqttClient | null = null;
+  #delay: number;
+  #reconnect: Timer | null = null;
+  #grace: Timer | null = null;
+  #outage = false;
+  #stopping = false;
+  #started = false;
+
+  light: Light = OFF;
+  /** counters for tests, the benchmark and the shutdown line */
+  readonly stats = { received: 0, ignored: 0 };
+
+  constructor(options: LedAgentOptions) {
+    this.#config = options.config;
+    this.#mqtt = requireMqtt(options.config);
+    this.#driver = options.driver;
+    this.#log = options.log ?? silentLogger();
+    this.#clock = options.clock ?? systemClock;
+    this.#graceMs = options.offlineGraceMs ?? 5000;
+    this.#backoff = options.backoff ?? { firstMs: 500, maxMs: 30_000 };
+    this.#delay = this.#backoff.firstMs;
+    this.#player = new PatternPlayer(this.#driver, this.#clock, this.#log);
+    this.#bad = new BadPayloadLog(this.#log, this.#clock);
+    const nodes = options.config.led.nodes ?? [options.config.node_id];
+    this.#followed = nodes.map((node) => ({ node, topics: topics(this.#mqtt.base_topic, node) }));
+    this.#own = topics(this.#mqtt.base_topic, options.config.node_id);
+  }
+
+  get connected(): boolean {
+    return this.#client?.connected ?? false;
+  }
+
+  /** Called with each new light (not with a new reason for the same light). */
+  onLight(listener: (light: Light) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves when the driver has every frame asked for so far (tests read the LED after this). */
+  settled(): Promise<void> {
+    return this.#player.flushed();
+  }
+
+  /** The pattern player's write count (the benchmark's check that bursts are coalesced). */
+  get writes(): number {
+    return this.#player.writes;
+  }
+
+  /**
+   * Shows "off" (nothing known yet) and makes the first connection attempt. If
+   * the broker is not there, it resolves anyway and keeps trying with backoff.
+   */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('the LED agent is already started');
+    this.#started = true;
+    this.#player.show(OFF);
+    this.#log.info(
+      `LED agent: driver ${this.#driver.name}, following ${this.#followed.map((f) => f.node).join(', ')} on ${this.#mqtt.url}`,
+    );
+    await this.#connect();
+  }
+
+  /** Publishes `offline`, turns the light off, releases the driver. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#reconnect?.cancel();
+    this.#grace?.cancel();
+    this.#bad.stop();
+    const client = this.#client;
+    this.#client = null;
+    if (client) {
+      try {
+        await this.#within(
+          2000,
+          client.publishAsync(this.#own.ledAvailability, AVAILABILITY.offline, { qos: 1, retain: true }),
+        );
+        await this.#within(2000, client.endAsync());
+      } catch {
+        // the broker is unreachable: it publishes our Last Will (`offline`) itself
+        await client.endAsync(true).catch(() => {});
+      }
+    }
+    await this.#player.stop();
+    await this.#driver.close();
+    this.#log.info(
+      `LED agent stopped (${this.stats.received} messages, ${this.stats.ignored} ignored); the light is off`,
+    );
+  }
+
+  /** One message from the broker. Public so the fuzz test can also call it directly. */
+  receive(topic: string, payload: Buffer): void {
+    this.stats.received += 1;
+    const source = this.#sourceOf(topic);
+    if (!source) {
+      this.#ignore(topic, 'not a status or drive topic of a followed node');
+      return;
+    }
+    const view: NodeView = this.#views.get(source.node) ?? { drives: new Map() };
+    this.#views.set(source.node, view);
+    // an empty retained message is how a retained topic is deleted: forget that source
+    if (payload.length === 0) {
+      if (source.drive === null) view.status = undefined;
+      else view.drives.delete(source.drive);
+      this.#update();
+      return;
+    }
+    if (source.drive === null) {
+      const status = decode(statusSchema, payload, MAX_PAYLOAD_BYTES);
+      if (!status.ok) {
+        this.#ignore(topic, status.error);
+        return;
+      }
+      view.status = status.value;
+    } else {
+      const drive = decode(driveSchema, payload, MAX_PAYLOAD_BYTES);
+      if (!drive.ok) {
+        this.#ignore(topic, drive.error);
+        return;
+      }
+      if (drive.value.name !== source.drive) {
+        this.#ignore(topic, `the payload names drive "${drive.value.name}"`);
+        return;
+      }
+      view.drives.set(source.drive, drive.value);
+    }
+    this.#update();
+  }
+
+  #sourceOf(topic: string): { node: string; drive: string | null } | null {
+    for (const f of this.#followed) {
+      if (topic === f.topics.status) return { node: f.node, drive: null };
+      const drive = f.topics.driveOf(topic);
+      if (drive) return { node: f.node, drive };
+    }
+    return null;
+  }
+
+  #ignore(topic: string, reason: string): void {
+    this.stats.ignored += 1;
+    this.#bad.report(topic, reason);
+  }
+
+  #update(): void {
+    const light = arbitrate(this.#views, this.#config.led.states);
+    if (sameLight(light, this.light)) return;
+    this.light = light;
+    this.#log.info(`LED ${light.state}: ${light.because}`);
+    this.#player.show(light);
+    for (const listener of this.#listeners) listener(light);
+  }
+
+  #clientOptions(): IClientOptions {
+    const m = this.#mqtt;
+    const options: IClientOptions = {
+      clientId: `offsite-led-${this.#config.node_id}-${randomBytes(3).toString('hex')}`,
+      clean: true,
+      // reconnection is ours (#scheduleReconnect): mqtt.js only retries at a fixed period
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      will: {
+        topic: this.#own.ledAvailability,
+        payload: Buffer.from(AVAILABILITY.offline),
+        qos: 1,
+        retain: true,
+      },
+    };
+    if (m.username) options.username = m.username;
+    if (m.password_file) options.password = readSecret(m.password_file);
+    if (m.ca_file) options.ca = readFileSync(m.ca_file);
+    return options;
+  }
+
+  async #connect(): Promise<void> {
+    this.#reconnect = null;
+    if (this.#stopping) return;
+    let client: MqttClient;
+    try {
+      client = await mqtt.connectAsync(this.#mqtt.url, this.#clientOptions(), false);
+    } catch (e) {
+      return this.#lost(`cannot connect to ${this.#mqtt.url}: ${e instanceof Error ? e.message : e}`);
+    }
+    if (this.#stopping) {
+      await client.endAsync(true);
+      return;
+    }
+    client.on('error', (e) => this.#log.debug(`MQTT: ${e.message}`));
+    client.on('message', (topic, payload) => this.receive(topic, payload));
+    client.once('close', () => {
+      if (this.#client !== client) return;
+      this.#client = null;
+      client.removeAllListeners('message');
+      client.end(true);
+      this.#lost(`lost the connection to ${this.#mqtt.url}`);
+    });
+    this.#client = client;
+    try {
+      const subscriptions = this.#followed.flatMap((f) => [f.topics.status, f.topics.driveWildcard]);
+      await client.subscribeAsync(subscriptions, { qos: 1 });
+      await client.publishAsync(this.#own.ledAvailability, AVAILABILITY.online, { qos: 1, retain: true });
+    } catch (e) {
+      // the connection dropped between connect and subscribe: the close handler takes over
+      this.#log.debug(`MQTT: ${e instanceof Error ? e.message : e}`);
+      return;
+    }
+    this.#grace?.cancel();
+    this.#grace = null;
+    this.#delay = this.#backoff.firstMs;
+    if (this.#outage) this.#log.info(`connected to ${this.#mqtt.url} again; restoring the light`);
+    this.#outage = false;
+  }
+
+  /** Broker gone or not reachable: keep the light for a grace period, then off, and retry with backoff. */
+  #lost(why: string): void {
+    if (this.#stopping) return;
+    const delay = this.#delay;
+    this.#delay = Math.min(this.#delay * 2, this.#backoff.maxMs);
+    if (!this.#outage)
+      this.#log.warn(`${why}; retrying with backoff (up to ${this.#backoff.maxMs / 1000} s)`);
+    else this.#log.debug(`${why}; next try in ${delay} ms`);
+    if (!this.#outage)
+      this.#grace ??= this.#clock.setTimeout(() => {
+        this.#grace = null;
+        this.#views.clear();
+        this.#update();
+      }, this.#graceMs);
+    this.#outage = true;
+    this.#reconnect ??= this.#clock.setTimeout(() => void this.#connect(), delay);
+  }
+
+  #within<T>(ms: number, work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      work.then(
+        (v) => {
+          timer.cancel();
+          resolve(v);
+        },
+        (e) => {
+          timer.cancel();
+          reject(e);
+        },
+      );
+    });
+  }
+}
