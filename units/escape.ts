@@ -23,7 +23,7 @@ function hexByte(byte: number): string {
 }
 
 /** `systemd-escape <s>`: "/" becomes "-", everything outside [A-Za-z0-9:_.] becomes \xNN. */
-export function escape(s: string): string {
+export function systemdEscape(s: string): string {
   const bytes = encoder.encode(s);
   let out = '';
   bytes.forEach((byte, i) => {
@@ -34,6 +34,9 @@ export function escape(s: string): string {
   });
   return out;
 }
+
+// the names systemd's own tools use (they shadow the legacy globals only for importers that ask)
+export { systemdEscape as escape, systemdUnescape as unescape };
 
 /**
  * The path as systemd normalizes it: duplicate slashes and "." components
@@ -49,11 +52,11 @@ export function normalizePath(path: string): string {
 /** `systemd-escape --path <p>`: "/" is "-", "/mnt/offsite/alpha" is "mnt-offsite-alpha". */
 export function escapePath(path: string): string {
   const normal = normalizePath(path);
-  return normal === '/' ? '-' : escape(normal.slice(1));
+  return normal === '/' ? '-' : systemdEscape(normal.slice(1));
 }
 
 /** `systemd-escape --unescape <s>`: "-" becomes "/", \xNN becomes its byte. */
-export function unescape(s: string): string {
+export function systemdUnescape(s: string): string {
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
@@ -79,7 +82,7 @@ export function unescape(s: string): string {
 export function unescapePath(s: string): string {
   if (s === '') throw new Error('an empty escaped path');
   if (s === '-') return '/';
-  const inner = unescape(s);
+  const inner = systemdUnescape(s);
   if (inner.startsWith('/') || inner.endsWith('/'))
     throw new Error(`"${s}" has a leading or trailing slash once unescaped`);
   const path = `/${inner}`;
@@ -91,7 +94,7 @@ export function unescapePath(s: string): string {
 export function instance(template: string, value: string): string {
   const at = template.indexOf('@');
   if (at < 0 || template[at + 1] !== '.') throw new Error(`not a template unit name: ${template}`);
-  return `${template.slice(0, at + 1)}${escape(value)}${template.slice(at + 1)}`;
+  return `${template.slice(0, at + 1)}${systemdEscape(value)}${template.slice(at + 1)}`;
 }
 
 /** The device unit udev creates for /dev/disk/by-uuid/<uuid>. */

@@ -4,11 +4,11 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   byUuidDeviceUnit,
-  escape,
+  systemdEscape as escapeName,
   escapePath,
   instance,
   mountUnit,
-  unescape,
+  systemdUnescape as unescapeName,
   unescapePath,
 } from '../../units/escape.js';
 
@@ -116,13 +116,13 @@ const AWKWARD_PATHS = [
 
 describe('systemd escaping', () => {
   it('escapes strings like systemd-escape (awkward inputs)', () => {
-    assert.deepEqual(AWKWARD.map(escape), real([], AWKWARD));
+    assert.deepEqual(AWKWARD.map(escapeName), real([], AWKWARD));
   });
 
   it('escapes thousands of random strings like systemd-escape', () => {
     const inputs = fc.sample(text, { numRuns: 4000, seed: 42 });
     const expected = real([], inputs);
-    sameAll(inputs, escape, expected);
+    sameAll(inputs, escapeName, expected);
   });
 
   it('escapes paths like systemd-escape --path (awkward and random)', () => {
@@ -140,12 +140,12 @@ describe('systemd escaping', () => {
     const all = fc.sample(text, { numRuns: 2000, seed: 3 }).filter((s) => s !== '');
     const inputs = all.filter((s) => !/[ \n]/.test(s));
     for (const s of all.filter((x) => /[ \n]/.test(x)).slice(0, 200))
-      assert.equal(unescape(escape(s)), realOne(['--unescape'], escape(s)).out);
-    const escaped = inputs.map(escape);
-    sameAll(escaped, unescape, real(['--unescape'], escaped));
+      assert.equal(unescapeName(escapeName(s)), realOne(['--unescape'], escapeName(s)).out);
+    const escaped = inputs.map(escapeName);
+    sameAll(escaped, unescapeName, real(['--unescape'], escaped));
     // "/" and "-" both escape to "-": the round trip is exact only without "/"
     const noSlash = inputs.filter((s) => !s.includes('/'));
-    sameAll(noSlash, (s) => unescape(escape(s)), noSlash);
+    sameAll(noSlash, (s) => unescapeName(escapeName(s)), noSlash);
   });
 
   it('round-trips random absolute paths through --path, like systemd', () => {
@@ -159,14 +159,14 @@ describe('systemd escaping', () => {
     const bad = ['a\\y', 'a\\x2', 'a\\xZZ', '\\', 'x\\x'];
     for (const s of bad) {
       assert.equal(realOne(['--unescape'], s).ok, false, s);
-      assert.throws(() => unescape(s));
+      assert.throws(() => unescapeName(s));
     }
     for (const s of ['-a', 'a-', 'a--b', '\\x2e', '']) {
       assert.equal(realOne(['--unescape', '--path'], s).ok, false, s);
       assert.throws(() => unescapePath(s), s);
     }
     assert.equal(unescapePath('-'), '/');
-    assert.equal(unescape('A\\x2DB'), realOne(['--unescape'], 'A\\x2DB').out);
+    assert.equal(unescapeName('A\\x2DB'), realOne(['--unescape'], 'A\\x2DB').out);
   });
 
   it('builds the unit names offsite needs', () => {
