@@ -1,4 +1,7 @@
 /** Every `offsite` subcommand, in the order `offsite --help` lists them. */
+import { checkCommand } from './check.js';
 import type { Command } from './command.js';
+import { reportFailureCommand } from './report-failure.js';
+import { statusCommand } from './status.js';
 
-export const commands: Command[] = [];
+export const commands: Command[] = [statusCommand, checkCommand, reportFailureCommand];

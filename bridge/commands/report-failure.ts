@@ -1,0 +1,303 @@
+import { type Config, findDrive, loadConfig } from '../config.js';
+import { type Delivery, EmailReporter, isReported } from '../email/reporter.js';
+import { run } from '../exec.js';
+import { type DriveRecord, driveState, Ledger } from '../ledger.js';
+import type { Logger } from '../log.js';
+import { type Outgoing, publishOnce, readRetained } from '../mqtt/oneshot.js';
+import { isPresent } from '../presence.js';
+import { decode, eventSchema, isoNow, type Status, statusSchema, topics } from '../protocol.js';
+import type { RunEnded } from '../run/events.js';
+import { newRunId } from '../run/runner.js';
+import { failedAt } from '../words.js';
+import { type Command, EXIT, UsageError } from './command.js';
+
+/** What systemd (≥ 251) tells an OnFailure= unit about the unit that failed. */
+export interface MonitorInfo {
+  serviceResult: string | null;
+  exitCode: string | null;
+  exitStatus: string | null;
+  invocationId: string | null;
+  unit: string | null;
+}
+
+export function monitorInfo(env: NodeJS.ProcessEnv): MonitorInfo {
+  const v = (k: string) => env[k]?.trim() || null;
+  return {
+    serviceResult: v('MONITOR_SERVICE_RESULT'),
+    exitCode: v('MONITOR_EXIT_CODE'),
+    exitStatus: v('MONITOR_EXIT_STATUS'),
+    invocationId: v('MONITOR_INVOCATION_ID'),
+    unit: v('MONITOR_UNIT'),
+  };
+}
+
+/** "was killed by signal KILL", from systemd's result words (see systemd.exec, $SERVICE_RESULT). */
+function whatHappened(m: MonitorInfo): string {
+  const sig = m.exitStatus ? `SIG${m.exitStatus.replace(/^SIG/, '')}` : 'a signal';
+  switch (m.serviceResult) {
+    case 'timeout':
+      return 'timed out and was stopped by systemd';
+    case 'signal':
+      return `was killed by ${sig}`;
+    case 'core-dump':
+      return `crashed (${sig}, core dumped)`;
+    case 'oom-kill':
+      return 'was killed because the system ran out of memory';
+    case 'watchdog':
+      return 'stopped answering (watchdog timeout)';
+    case 'start-limit-hit':
+      return 'was started too often in a short time (start limit hit)';
+    case 'resources':
+      return 'could not be started (a file, directory or user it needs is missing)';
+    case 'exit-code':
+      return `exited with status ${m.exitStatus ?? '?'} without reporting why`;
+    default:
+      if (m.exitCode === 'killed') return `was killed by ${sig}`;
+      if (m.exitCode === 'dumped') return `crashed (${sig}, core dumped)`;
+      return 'failed without reporting why';
+  }
+}
+
+/** The step a unit stands for: a failing cryptsetup unit is the unlock, a failing mount unit the mount. */
+function stepOfUnit(unit: string | null): string | null {
+  if (!unit) return null;
+  if (unit.startsWith('systemd-cryptsetup@')) return 'unlock';
+  if (unit.endsWith('.mount')) return 'mount';
+  return null;
+}
+
+/** The reason, in one line, as it goes into the status, the ledger and the mail subject's body. */
+export function failureReason(drive: string, m: MonitorInfo, step: string | null): string {
+  const unit = m.unit ?? `offsite-backup@${drive}.service`;
+  const during = step && !stepOfUnit(m.unit) ? ` during step ${step}` : '';
+  const details = [
+    m.serviceResult && `result=${m.serviceResult}`,
+    m.exitCode && `code=${m.exitCode}`,
+    m.exitStatus && `status=${m.exitStatus}`,
+  ].filter(Boolean);
+  return `${unit} ${whatHappened(m)}${during}${details.length ? ` (systemd: ${details.join(' ')})` : ''}`;
+}
+
+export interface ReportOutcome {
+  what: /** nothing to do: this failure was reported already */
+    | 'already-reported'
+    /** the run recorded the failure but its mail did not go out: mailed now */
+    | 'mailed-recorded'
+    /** the run could not report it (crash, kill, timeout, dependency): recorded, published, mailed */
+    | 'recorded';
+  /** what happened to the mail, when one was due */
+  delivery: Delivery | null;
+}
+
+export interface ReportDeps {
+  config: Config;
+  ledger: Ledger;
+  log: Logger;
+  email: EmailReporter;
+  env: NodeJS.ProcessEnv;
+  now?: () => Date;
+  /** the retained `<root>/status`, the run's last word (default: read from the broker) */
+  lastStatus?: () => Promise<Status | null>;
+  /** default: one MQTT connection, tolerant of a broker that is down */
+  publish?: (messages: Outgoing[]) => Promise<boolean>;
+  /** the failed invocation's own log lines (default: journalctl) */
+  journal?: (invocationId: string) => Promise<string[]>;
+  present?: (drive: Config['drives'][number]) => Promise<boolean>;
+}
+
+async function journalLines(invocationId: string): Promise<string[]> {
+  const r = await run(
+    'journalctl',
+    [`_SYSTEMD_INVOCATION_ID=${invocationId}`, '-o', 'cat', '-n', '30', '--no-pager', '-q'],
+    {
+      timeoutMs: 5000,
+    },
+  ).catch(() => null);
+  return r?.stdout ? r.stdout.split('\n') : [];
+}
+
+function lastSuccessOfAll(config: Config, ledger: Ledger): string | null {
+  const all = config.drives
+    .map((d) => ledger.drive(d.name).last_success)
+    .filter((s): s is string => s !== null)
+    .sort((a, b) => Date.parse(a) - Date.parse(b));
+  return all[all.length - 1] ?? null;
+}
+
+/** The recorded failure as the run saw it, for a mail that did not go out the first time. */
+function recordedOutcome(ledger: Ledger, record: DriveRecord): RunEnded {
+  const f = record.last_failure!;
+  const h = ledger.history(200).find((e) => e.run_id === f.run_id);
+  return {
+    runId: f.run_id,
+    drive: record.name,
+    result: 'failed',
+    step: f.step,
+    message: f.message,
+    startedAt: new Date(h?.started ?? f.time),
+    endedAt: new Date(h?.ended ?? f.time),
+    exitCode: 1,
+    warnings: [],
+    bytes: h?.bytes ?? null,
+    freeBytes: null,
+    sizeBytes: null,
+    undoErrors: [],
+  };
+}
+
+/**
+ * The OnFailure= path (SPEC 1). Idempotent: a failure already reported (by
+ * the run itself, or by an earlier call for the same systemd invocation) is
+ * only logged; a failure the run recorded but could not mail is mailed with
+ * the run's own words; anything else is recorded, published and mailed once.
+ */
+export async function reportFailure(driveName: string, deps: ReportDeps): Promise<ReportOutcome> {
+  const { config, ledger, log, email, env } = deps;
+  const now = deps.now ?? (() => new Date());
+  const m = monitorInfo(env);
+  const record = ledger.drive(driveName);
+  const last = record.last_failure;
+  const journal = deps.journal ?? journalLines;
+  const logLines = m.invocationId ? await journal(m.invocationId) : [];
+
+  if (isReported(record, m.invocationId)) {
+    log.info(
+      `${driveName}: the failure of invocation ${m.invocationId} was reported already; nothing more to do`,
+    );
+    return { what: 'already-reported', delivery: null };
+  }
+  if (record.last_result === 'failed' && last && !isReported(record, last.run_id)) {
+    log.info(
+      `${driveName}: run ${last.run_id} ${failedAt(last.step)} and was not mailed yet; reporting it now`,
+    );
+    const delivery = await email.failure(recordedOutcome(ledger, record), {
+      invocationId: m.invocationId,
+      logLines,
+    });
+    return { what: 'mailed-recorded', delivery };
+  }
+  if (!m.invocationId && record.last_result === 'failed' && last) {
+    // without systemd's invocation id there is nothing to tell a new failure from the one already reported
+    log.info(`${driveName}: the last failure (run ${last.run_id}) was reported already; nothing more to do`);
+    return { what: 'already-reported', delivery: null };
+  }
+
+  const t = topics(config.mqtt?.base_topic ?? 'offsite', config.node_id);
+  const readStatus =
+    deps.lastStatus ??
+    (async () => {
+      const raw = await readRetained(config.mqtt, t.status, { log, role: 'report-failure', env });
+      if (!raw) return null;
+      const d = decode(statusSchema, raw);
+      return d.ok ? d.value : null;
+    });
+  const status = await readStatus();
+  // the run's last word, when it was cut off while running: which step, which run
+  const interrupted = status && status.state === 'running' && status.drive === driveName ? status : null;
+  const step = stepOfUnit(m.unit) ?? interrupted?.step ?? null;
+  const message = failureReason(driveName, m, step);
+  const ended = now();
+  const outcome: RunEnded = {
+    runId: interrupted?.run_id ?? newRunId(ended),
+    drive: driveName,
+    result: 'failed',
+    step,
+    message,
+    startedAt: ended,
+    endedAt: ended,
+    exitCode: 1,
+    warnings: [],
+    bytes: interrupted?.bytes ?? null,
+    freeBytes: null,
+    sizeBytes: null,
+    undoErrors: [],
+  };
+  log.error(`${driveName}: ${failedAt(step)}: ${message}`);
+  const updated = ledger.recordRun(outcome);
+
+  const drive = findDrive(config, driveName)!;
+  const messages: Outgoing[] = [
+    {
+      topic: t.drive(driveName),
+      payload: JSON.stringify(driveState(updated, config, ended, await (deps.present ?? isPresent)(drive))),
+      retain: true,
+    },
+    {
+      topic: t.event,
+      payload: JSON.stringify(
+        eventSchema.parse({ event_type: 'failed', drive: driveName, step, message, time: isoNow(ended) }),
+      ),
+      retain: false,
+    },
+  ];
+  // the one status topic is shared by all drives: never overwrite another drive's run in progress
+  const otherRunning = status?.state === 'running' && status.drive !== driveName;
+  if (!otherRunning)
+    messages.unshift({
+      topic: t.status,
+      payload: JSON.stringify(
+        statusSchema.parse({
+          state: 'failed',
+          drive: driveName,
+          step,
+          progress: null,
+          bytes: outcome.bytes,
+          eta: null,
+          message,
+          run_id: outcome.runId,
+          last_success: lastSuccessOfAll(config, ledger),
+          updated: isoNow(ended),
+        }),
+      ),
+      retain: true,
+    });
+  const publish =
+    deps.publish ??
+    ((msgs: Outgoing[]) => publishOnce(config.mqtt, msgs, { log, role: 'report-failure', env }));
+  await publish(messages);
+  const delivery = await email.failure(outcome, { invocationId: m.invocationId, logLines });
+  return { what: 'recorded', delivery };
+}
+
+export const reportFailureCommand: Command = {
+  name: 'report-failure',
+  usage: '<drive>',
+  summary: 'report a failure the run could not report itself (OnFailure= of the backup unit)',
+  help: `
+systemd runs this as offsite-failure@<drive>.service when the backup unit of a
+drive fails: a crash, a kill, a timeout, or a unit it depends on failing (the
+unlock). It reads what systemd passes to OnFailure= units ($MONITOR_UNIT,
+$MONITOR_SERVICE_RESULT, $MONITOR_EXIT_CODE, $MONITOR_EXIT_STATUS,
+$MONITOR_INVOCATION_ID) and the last status the run published, then:
+
+  - if this failure was reported already (the run itself said "failed at
+    mount: ..." and mailed it, or this command ran before for the same
+    invocation): logs that, and does nothing else;
+  - if the run recorded the failure but its mail did not go out: mails it,
+    with the run's own reason;
+  - otherwise: records a failed run in the ledger, publishes status "failed",
+    the drive state and a "failed" event over MQTT, and sends one email.
+
+A broker that is down is logged and does not fail this command.
+
+Exit codes: 0 reported (or nothing to report), 1 the mail could not be sent,
+2 usage or configuration error.
+
+Example (what the unit runs):
+  offsite report-failure alpha
+`,
+  async run(ctx) {
+    const [name, ...extra] = ctx.positionals;
+    if (!name) throw new UsageError('which drive? e.g. offsite report-failure alpha');
+    if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
+    const config = loadConfig(ctx.configFile);
+    if (!findDrive(config, name))
+      throw new UsageError(
+        `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ')})`,
+      );
+    const ledger = new Ledger(config.state_dir);
+    const email = new EmailReporter({ config, ledger, log: ctx.log, env: ctx.env });
+    const { delivery } = await reportFailure(name, { config, ledger, log: ctx.log, email, env: ctx.env });
+    return delivery === 'failed' ? EXIT.failed : EXIT.ok;
+  },
+};

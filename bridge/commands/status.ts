@@ -1,0 +1,106 @@
+import { type Config, loadConfig } from '../config.js';
+import { type DriveRecord, driveState, type HistoryEntry, Ledger } from '../ledger.js';
+import { isPresent } from '../presence.js';
+import { type DriveState, isoNow } from '../protocol.js';
+import { formatAge, lastResultText, localTime, yesNo } from '../words.js';
+import type { Command } from './command.js';
+
+export interface DriveStatus extends DriveState {
+  /** the step and reason of the last failure, when there was one */
+  last_failure: DriveRecord['last_failure'];
+}
+
+/** What `offsite status --json` prints. */
+export interface StatusReport {
+  node_id: string;
+  time: string;
+  overdue_after_days: number;
+  drives: DriveStatus[];
+  /** the most recent runs, oldest first */
+  history: HistoryEntry[];
+}
+
+export async function statusReport(
+  config: Config,
+  ledger: Ledger,
+  now: Date,
+  present: (drive: Config['drives'][number]) => Promise<boolean> = isPresent,
+): Promise<StatusReport> {
+  const drives = await Promise.all(
+    config.drives.map(async (d) => {
+      const record = ledger.drive(d.name);
+      return { ...driveState(record, config, now, await present(d)), last_failure: record.last_failure };
+    }),
+  );
+  return {
+    node_id: config.node_id,
+    time: isoNow(now),
+    overdue_after_days: config.overdue_after_days,
+    drives,
+    history: ledger.history(20),
+  };
+}
+
+/** The table people read; columns padded to their widest cell. */
+export function statusTable(report: StatusReport): string {
+  const header = ['DRIVE', 'LAST SUCCESS', 'AGE', 'OVERDUE', 'PRESENT', 'LAST RESULT'];
+  const rows = report.drives.map((d) => [
+    d.name,
+    localTime(d.last_success),
+    d.last_success ? formatAge(d.age_days) : '-',
+    yesNo(d.overdue),
+    yesNo(d.present),
+    lastResultText(d),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const overdue = report.drives.filter((d) => d.overdue).map((d) => d.name);
+  return [
+    line(header),
+    ...rows.map(line),
+    '',
+    `A drive is overdue ${report.overdue_after_days} days after its last success.` +
+      (overdue.length ? ` Overdue now: ${overdue.join(', ')}.` : ' None is overdue.'),
+    '',
+  ].join('\n');
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  usage: '',
+  summary: 'show each drive: last success, age, overdue, last result',
+  options: { json: { type: 'boolean' } },
+  help: `
+Reads the ledger in state_dir and prints one line per configured drive:
+
+  DRIVE         the drive's name in the configuration
+  LAST SUCCESS  when its last complete copy was made (local time)
+  AGE           how old that copy is, in whole days
+  OVERDUE       yes when the copy is older than overdue_after_days, or the
+                drive has never been backed up
+  PRESENT       yes when the drive is plugged in now
+  LAST RESULT   how its last run ended; for a failure, the step and the reason
+
+Options:
+  --json   print the same as JSON: { node_id, time, overdue_after_days,
+           drives: [...], history: [...] }; each drive has the fields of its
+           retained MQTT drive state, plus last_failure
+
+Exit codes: 0 (also when drives are overdue: this is a report), 2 on a
+configuration error.
+
+Examples:
+  offsite status
+  offsite status --json | jq '.drives[] | select(.overdue) | .name'
+`,
+  async run(ctx) {
+    const config = loadConfig(ctx.configFile);
+    const report = await statusReport(config, new Ledger(config.state_dir), new Date());
+    ctx.stdout.write(ctx.values.json ? `${JSON.stringify(report, null, 2)}\n` : statusTable(report));
+    return 0;
+  },
+};

@@ -1,0 +1,10 @@
+/** Email: the mailer (nodemailer at the edge), the message texts, and the run reporter. */
+export { type Mailer, type MailMessage, smtpMailer } from './mailer.js';
+export { failureMail, overdueMail, successMail, warningMail } from './messages.js';
+export {
+  type Delivery,
+  EmailReporter,
+  type EmailReporterOptions,
+  isReported,
+  markReported,
+} from './reporter.js';

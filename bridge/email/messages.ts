@@ -1,0 +1,174 @@
+/**
+ * The text of every mail offsite sends: failure, success, warning, overdue.
+ * Pure builders (no I/O) so the wording can be read and tested on its own;
+ * the shared phrases come from bridge/words.ts.
+ */
+import type { Config } from '../config.js';
+import { ageDays, type DriveRecord } from '../ledger.js';
+import type { RunEnded } from '../run/events.js';
+import {
+  failedAt,
+  formatAge,
+  lastResultText,
+  localTime,
+  overdueText,
+  previousCopyText,
+  SAFE_TO_REMOVE,
+} from '../words.js';
+import type { MailMessage } from './mailer.js';
+
+/** more than this many file names in a mail helps nobody; the journal has them all */
+export const MAX_FILES_LISTED = 50;
+export const MAX_LOG_LINES = 30;
+
+type MailConfig = Pick<Config, 'node_id' | 'overdue_after_days' | 'led'>;
+
+const unit = (drive: string) => `offsite-backup@${drive}`;
+
+function section(title: string, lines: string[]): string[] {
+  return lines.length ? ['', title, ...lines] : [];
+}
+
+function runLine(config: MailConfig, outcome: RunEnded): string {
+  const iso = (d: Date) => localTime(d.toISOString());
+  return `Run ${outcome.runId} on ${config.node_id}, started ${iso(outcome.startedAt)}, ended ${iso(outcome.endedAt)}.`;
+}
+
+function logSection(logLines: readonly string[]): string[] {
+  return section(
+    'Last log lines',
+    logLines.slice(-MAX_LOG_LINES).map((l) => `  ${l}`),
+  );
+}
+
+function humanBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export interface FailureInput {
+  config: MailConfig;
+  outcome: RunEnded;
+  /** the drive's ledger record; its last_success is the previous copy */
+  record: DriveRecord;
+  logLines: readonly string[];
+  now: Date;
+}
+
+export function failureMail({ config, outcome, record, logLines, now }: FailureInput): MailMessage {
+  const drive = outcome.drive;
+  const subject = `offsite: backup of drive "${drive}" FAILED${outcome.step ? ` at step ${outcome.step}` : ''}`;
+  const meaning = [
+    config.led.driver !== 'none' ? '- The status light shows red.' : null,
+    '- Your data on the NAS is untouched: offsite only reads it.',
+    `- ${previousCopyText(record.last_success, ageDays(record, now))}`,
+    outcome.undoErrors.length
+      ? `- Cleaning up did not fully work, so the drive may still be mounted or unlocked:\n${outcome.undoErrors.map((e) => `    ${e}`).join('\n')}`
+      : '- The steps already taken were undone.',
+  ].filter((l): l is string => l !== null);
+  const text = [
+    `The backup of drive "${drive}" ${failedAt(outcome.step)}.`,
+    '',
+    `Reason: ${outcome.message}`,
+    ...section('What this means', meaning),
+    ...section('What to do', [
+      `- Read the whole log:  journalctl -u ${unit(drive)}`,
+      '- Check the setup:     offsite doctor',
+      '- Then unplug the drive and plug it in again to retry.',
+    ]),
+    '',
+    runLine(config, outcome),
+    ...logSection(logLines),
+    '',
+  ].join('\n');
+  return { subject, text };
+}
+
+export interface SuccessInput {
+  config: MailConfig;
+  outcome: RunEnded;
+  /** files rsync could not copy (exit 23/24), as reported with the warning */
+  files: readonly string[];
+}
+
+function copiedLine(outcome: RunEnded): string {
+  const seconds = Math.round((outcome.endedAt.getTime() - outcome.startedAt.getTime()) / 1000);
+  const bytes = outcome.bytes === null ? '' : `, ${humanBytes(outcome.bytes)} transferred`;
+  return `The copy took ${seconds} s${bytes}.`;
+}
+
+export function successMail({ config, outcome }: SuccessInput): MailMessage {
+  const drive = outcome.drive;
+  return {
+    subject: `offsite: backup of drive "${drive}" succeeded, ${SAFE_TO_REMOVE}`,
+    text: [
+      `The backup of drive "${drive}" succeeded. The drive is unmounted and closed: ${SAFE_TO_REMOVE}.`,
+      '',
+      copiedLine(outcome),
+      '',
+      runLine(config, outcome),
+      '',
+    ].join('\n'),
+  };
+}
+
+export function warningMail({ config, outcome, files }: SuccessInput): MailMessage {
+  const drive = outcome.drive;
+  const count = files.length;
+  const listed = files.slice(0, MAX_FILES_LISTED).map((f) => `  ${f}`);
+  if (count > MAX_FILES_LISTED)
+    listed.push(`  ... and ${count - MAX_FILES_LISTED} more (journalctl -u ${unit(drive)} has them all)`);
+  const what = count === 1 ? '1 file not copied' : `${count} files not copied`;
+  return {
+    subject: `offsite: backup of drive "${drive}" finished with warnings${count ? ` (${what})` : ''}`,
+    text: [
+      `The backup of drive "${drive}" finished, but not everything was copied.`,
+      `The drive is unmounted and closed: ${SAFE_TO_REMOVE}.`,
+      '',
+      ...outcome.warnings.map((w) => `Warning: ${w}`),
+      ...section(
+        'Files that vanished or could not be read while copying (they are missing from this copy)',
+        listed,
+      ),
+      '',
+      'If these files matter, check their permissions on the NAS and run the backup again.',
+      '',
+      copiedLine(outcome),
+      runLine(config, outcome),
+      '',
+    ].join('\n'),
+  };
+}
+
+export interface OverdueInput {
+  config: MailConfig;
+  record: DriveRecord;
+  now: Date;
+}
+
+export function overdueMail({ config, record, now }: OverdueInput): MailMessage {
+  const age = ageDays(record, now);
+  const drive = record.name;
+  return {
+    subject: `offsite: drive "${drive}" is overdue for a backup${age === null ? '' : ` (${formatAge(age)})`}`,
+    text: [
+      `${overdueText(drive, age, config.overdue_after_days)}.`,
+      '',
+      `Last success: ${localTime(record.last_success)}`,
+      `Last result:  ${lastResultText(record)}`,
+      '',
+      'Bring the drive to the NAS and plug it in: the backup starts by itself,',
+      `and the light turns green when it is ${SAFE_TO_REMOVE}.`,
+      '',
+      `(Sent once by "offsite check" on ${config.node_id}; you will hear again only after`,
+      'the drive has been backed up and becomes overdue again.)',
+      '',
+    ].join('\n'),
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * Is a drive plugged in right now? For the `present` field of the retained
+ * drive state when no run is going on (`offsite status`, `offsite check`).
+ */
+import { existsSync, statSync } from 'node:fs';
+import type { Drive } from './config.js';
+import { deviceByUuid } from './mounts.js';
+
+export async function isPresent(drive: Drive): Promise<boolean> {
+  try {
+    if (drive.kind === 'directory')
+      return existsSync(drive.directory) && statSync(drive.directory).isDirectory();
+    return (await deviceByUuid(drive.kind === 'luks' ? drive.luksUuid : drive.uuid)) !== null;
+  } catch {
+    // blkid missing or failing: not knowing is reported as "not here", the safe reading
+    return false;
+  }
+}
