@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig } from '../../bridge/config.js';
+import { type DriveState, driveSchema, type Status, statusSchema } from '../../bridge/protocol.js';
+import { arbitrate, type NodeView, nodeState, OFF, sameLight } from '../../led-agent/light.js';
+import { drive, status } from './fixtures.js';
+
+const defaults = parseConfig({ source: { path: '/srv' }, drives: [{ name: 'a', directory: '/tmp/a' }] }).led
+  .states;
+
+function view(s?: Status['state'], drives: Array<[string, boolean]> = []): NodeView {
+  return {
+    ...(s ? { status: statusSchema.parse(JSON.parse(status(s))) } : {}),
+    drives: new Map(drives.map(([name, overdue]): [string, DriveState] => [name, driveSchema.parse(JSON.parse(drive(name, overdue)))])),
+  };
+}
+
+const one = (v: NodeView) => arbitrate(new Map([['nas', v]]), defaults);
+
+describe('light: which light for which state', () => {
+  it('nothing known is off', () => {
+    assert.deepEqual(arbitrate(new Map(), defaults), OFF);
+    assert.deepEqual(one(view()), OFF);
+  });
+
+  it('maps every run state to the documented default colour and pattern', () => {
+    const expected = {
+      idle: ['#000000', 'off'],
+      running: ['#33c280', 'steady'],
+      success: ['#00ff00', 'steady'],
+      failed: ['#ff0000', 'steady'],
+    } as const;
+    for (const [state, [color, pattern]] of Object.entries(expected)) {
+      const light = one(view(state as Status['state']));
+      assert.deepEqual([light.state, light.color, light.pattern], [state, color, pattern], state);
+    }
+    const overdue = one(view('idle', [['alpha', true]]));
+    assert.deepEqual([overdue.state, overdue.color, overdue.pattern], ['overdue', '#ffbf00', 'pulse']);
+  });
+
+  it('takes colours and patterns from the led section', () => {
+    const led = parseConfig({
+      source: { path: '/srv' },
+      drives: [{ name: 'a', directory: '/tmp/a' }],
+      led: { states: { running: { color: '#0000ff', pattern: 'blink' } } },
+    }).led;
+    const light = arbitrate(new Map([['nas', view('running')]]), led.states);
+    assert.deepEqual([light.color, light.pattern], ['#0000ff', 'blink']);
+  });
+
+  it('says overdue only when every drive is overdue', () => {
+    assert.equal(one(view('success', [['alpha', true], ['beta', false]])).state, 'success');
+    assert.equal(one(view('success', [['alpha', true], ['beta', true]])).state, 'overdue');
+    assert.equal(one(view(undefined, [['alpha', false], ['beta', false]])).state, 'idle');
+    assert.equal(one(view(undefined, [['alpha', true], ['beta', true]])).state, 'overdue');
+  });
+
+  it('a run in progress or a failure outranks the overdue reminder', () => {
+    assert.equal(one(view('running', [['alpha', true], ['beta', true]])).state, 'running');
+    assert.equal(one(view('failed', [['alpha', true], ['beta', true]])).state, 'failed');
+  });
+
+  it('across nodes: failed > running > overdue > success > idle', () => {
+    const views: Record<string, NodeView> = {
+      failed: view('failed'),
+      running: view('running'),
+      overdue: view('idle', [['alpha', true]]),
+      success: view('success'),
+      idle: view('idle'),
+    };
+    const order = ['failed', 'running', 'overdue', 'success', 'idle'];
+    for (let i = 0; i < order.length; i++)
+      for (let j = 0; j < order.length; j++) {
+        const a = order[i]!;
+        const b = order[j]!;
+        const light = arbitrate(
+          new Map([
+            ['nas', views[a]!],
+            ['pi', views[b]!],
+          ]),
+          defaults,
+        );
+        assert.equal(light.state, order[Math.min(i, j)], `${a} + ${b}`);
+      }
+  });
+
+  it('names the node and drive that decided the light', () => {
+    const light = arbitrate(
+      new Map([
+        ['nas', view('success')],
+        ['pi', view('failed')],
+      ]),
+      defaults,
+    );
+    assert.match(light.because, /^pi: alpha failed at mount$/);
+    assert.equal(nodeState(view())?.state, undefined);
+  });
+
+  it('a new progress figure is the same light', () => {
+    const a = one(view('running'));
+    const b = { ...a, because: 'nas: alpha running (verify)' };
+    assert.ok(sameLight(a, b));
+    assert.ok(!sameLight(a, one(view('failed'))));
+  });
+});
