@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../bridge/log.js';
-import { featureReport, limitChannel, openBlinkStick, REOPEN_MS } from '../../led-agent/drivers/blinkstick.js';
+import {
+  featureReport,
+  limitChannel,
+  openBlinkStick,
+  REOPEN_MS,
+} from '../../led-agent/drivers/blinkstick.js';
 import { parseColor } from '../../led-agent/drivers/driver.js';
 import { collectLog, FakeBlinkStick, ManualClock } from './fixtures.js';
 
@@ -92,7 +97,11 @@ describe('blinkstick driver: the feature reports on the wire', () => {
     await driver.set([255, 0, 0]); // does not throw: an unplugged stick is a normal state
     await driver.set([0, 0, 255]);
     assert.deepEqual(hid.reports, [[5, 0, 1, 0, 255, 0]]);
-    assert.equal(log.lines.filter((l) => /cannot reach the BlinkStick/.test(l)).length, 1, log.lines.join('\n'));
+    assert.equal(
+      log.lines.filter((l) => /cannot reach the BlinkStick/.test(l)).length,
+      1,
+      log.lines.join('\n'),
+    );
     await clock.advance(REOPEN_MS * 3); // still unplugged: it keeps trying, quietly
     assert.equal(hid.reports.length, 1);
     hid.plug();

@@ -4,15 +4,18 @@
  * test steps by hand, and a byte-level fake of the BlinkStick's HID transport
  * (the one hardware edge the tests cannot reach for real).
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { type Config, parseConfig } from '../../bridge/config.js';
 import { type DriveState, driveSchema, isoNow, type Status, statusSchema } from '../../bridge/protocol.js';
 import type { LedAgent } from '../../led-agent/agent.js';
 import type { Clock, Timer } from '../../led-agent/clock.js';
 import type { HidDevice, HidTransport } from '../../led-agent/drivers/blinkstick.js';
 import type { Light } from '../../led-agent/light.js';
+import { freePort } from '../helpers/broker.js';
 
 let counter = 0;
 /** A base topic of its own for each test, so retained messages of one test never reach another. */
@@ -78,7 +81,13 @@ export function ledClassDir(opts: { max?: number; multiIndex?: string; name?: st
   writeFileSync(join(dir, 'trigger'), '[none] timer heartbeat default-on\n');
   if (opts.multiIndex) {
     writeFileSync(join(dir, 'multi_index'), `${opts.multiIndex}\n`);
-    writeFileSync(join(dir, 'multi_intensity'), opts.multiIndex.split(' ').map(() => '0').join(' ') + '\n');
+    writeFileSync(
+      join(dir, 'multi_intensity'),
+      opts.multiIndex
+        .split(' ')
+        .map(() => '0')
+        .join(' ') + '\n',
+    );
   }
   return dir;
 }
@@ -181,7 +190,11 @@ export class FakeBlinkStick implements HidTransport {
 }
 
 /** The next light the agent shows that satisfies pred (or the current one if it already does). */
-export function waitForLight(agent: LedAgent, pred: (l: Light) => boolean, timeoutMs = 10_000): Promise<Light> {
+export function waitForLight(
+  agent: LedAgent,
+  pred: (l: Light) => boolean,
+  timeoutMs = 10_000,
+): Promise<Light> {
   if (pred(agent.light)) return Promise.resolve(agent.light);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -200,4 +213,54 @@ export function waitForLight(agent: LedAgent, pred: (l: Light) => boolean, timeo
 export function collectLog(): { lines: string[]; write: (level: string, line: string) => void } {
   const lines: string[] = [];
   return { lines, write: (_level, line) => lines.push(line) };
+}
+
+/**
+ * A mosquitto that can be stopped and started again on the same port, for the
+ * outage tests (test/helpers/broker.ts's stop() also deletes its configuration,
+ * so it cannot come back after stop()).
+ */
+export async function restartableMosquitto(): Promise<{
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'offsite-led-mosq-'));
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+  let child: ChildProcess | null = null;
+  const url = `mqtt://127.0.0.1:${port}`;
+  const start = async () => {
+    child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
+    for (let i = 0; ; i++) {
+      const up = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 1000 }, false).then(
+        (c) => c.endAsync(true).then(() => true),
+        () => false,
+      );
+      if (up) return;
+      if (i > 100) throw new Error(`mosquitto did not listen on ${port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const stop = async () => {
+    const c = child;
+    child = null;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGTERM');
+    });
+  };
+  await start();
+  return {
+    url,
+    start,
+    stop,
+    close: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

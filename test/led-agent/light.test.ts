@@ -11,7 +11,12 @@ const defaults = parseConfig({ source: { path: '/srv' }, drives: [{ name: 'a', d
 function view(s?: Status['state'], drives: Array<[string, boolean]> = []): NodeView {
   return {
     ...(s ? { status: statusSchema.parse(JSON.parse(status(s))) } : {}),
-    drives: new Map(drives.map(([name, overdue]): [string, DriveState] => [name, driveSchema.parse(JSON.parse(drive(name, overdue)))])),
+    drives: new Map(
+      drives.map(([name, overdue]): [string, DriveState] => [
+        name,
+        driveSchema.parse(JSON.parse(drive(name, overdue))),
+      ]),
+    ),
   };
 }
 
@@ -49,15 +54,63 @@ describe('light: which light for which state', () => {
   });
 
   it('says overdue only when every drive is overdue', () => {
-    assert.equal(one(view('success', [['alpha', true], ['beta', false]])).state, 'success');
-    assert.equal(one(view('success', [['alpha', true], ['beta', true]])).state, 'overdue');
-    assert.equal(one(view(undefined, [['alpha', false], ['beta', false]])).state, 'idle');
-    assert.equal(one(view(undefined, [['alpha', true], ['beta', true]])).state, 'overdue');
+    assert.equal(
+      one(
+        view('success', [
+          ['alpha', true],
+          ['beta', false],
+        ]),
+      ).state,
+      'success',
+    );
+    assert.equal(
+      one(
+        view('success', [
+          ['alpha', true],
+          ['beta', true],
+        ]),
+      ).state,
+      'overdue',
+    );
+    assert.equal(
+      one(
+        view(undefined, [
+          ['alpha', false],
+          ['beta', false],
+        ]),
+      ).state,
+      'idle',
+    );
+    assert.equal(
+      one(
+        view(undefined, [
+          ['alpha', true],
+          ['beta', true],
+        ]),
+      ).state,
+      'overdue',
+    );
   });
 
   it('a run in progress or a failure outranks the overdue reminder', () => {
-    assert.equal(one(view('running', [['alpha', true], ['beta', true]])).state, 'running');
-    assert.equal(one(view('failed', [['alpha', true], ['beta', true]])).state, 'failed');
+    assert.equal(
+      one(
+        view('running', [
+          ['alpha', true],
+          ['beta', true],
+        ]),
+      ).state,
+      'running',
+    );
+    assert.equal(
+      one(
+        view('failed', [
+          ['alpha', true],
+          ['beta', true],
+        ]),
+      ).state,
+      'failed',
+    );
   });
 
   it('across nodes: failed > running > overdue > success > idle', () => {

@@ -15,7 +15,12 @@ function setup() {
   return { hid, clock, player: new PatternPlayer(driver, clock, log) };
 }
 
-const light = (color: string, pattern: Pattern): Light => ({ state: 'running', color, pattern, because: 'test' });
+const light = (color: string, pattern: Pattern): Light => ({
+  state: 'running',
+  color,
+  pattern,
+  because: 'test',
+});
 const rgbOf = (reports: number[][]) => reports.map((r) => r.slice(1).join(','));
 
 describe('pattern player', () => {

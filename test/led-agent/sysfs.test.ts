@@ -77,7 +77,11 @@ describe('sysfs driver: a Linux LED class directory', () => {
       led: { driver: 'sysfs', path: empty },
     });
     await assert.rejects(
-      drivers.sysfs(config.led, { file: '/etc/offsite/config.yaml', log: silentLogger(), clock: systemClock }),
+      drivers.sysfs(config.led, {
+        file: '/etc/offsite/config.yaml',
+        log: silentLogger(),
+        clock: systemClock,
+      }),
       (e: unknown) =>
         e instanceof ConfigError && e.keyPath === 'led.path' && /not an LED class directory/.test(e.message),
     );

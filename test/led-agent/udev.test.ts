@@ -11,7 +11,13 @@ function rules(text: string): Array<Array<[string, string, string]>> {
   return text
     .split('\n')
     .filter((l) => l.trim() && !l.startsWith('#'))
-    .map((l) => [...l.matchAll(/([A-Z_]+(?:\{[^}]+\})?)(==|!=|\+=|:=|=)"((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!, m[3]!]));
+    .map((l) =>
+      [...l.matchAll(/([A-Z_]+(?:\{[^}]+\})?)(==|!=|\+=|:=|=)"((?:[^"\\]|\\.)*)"/g)].map((m) => [
+        m[1]!,
+        m[2]!,
+        m[3]!,
+      ]),
+    );
 }
 
 describe('udev rules for an unprivileged LED agent', () => {
@@ -45,7 +51,10 @@ describe('udev rules for an unprivileged LED agent', () => {
     // what udev would run for this device: %p is the devpath, $$ a literal $
     const dir = ledClassDir({ multiIndex: 'red green blue' });
     writeFileSync(join(dir, 'max_brightness'), '255\n');
-    const command = run[2].replace(/^\/bin\/sh -c '(.*)'$/, '$1').replaceAll('/sys%p', dir).replaceAll('$$', '$');
+    const command = run[2]
+      .replace(/^\/bin\/sh -c '(.*)'$/, '$1')
+      .replaceAll('/sys%p', dir)
+      .replaceAll('$$', '$');
     execFileSync('/bin/sh', ['-c', command]);
     const daemonGid = Number(execFileSync('getent', ['group', 'daemon']).toString().split(':')[2]);
     for (const f of ['brightness', 'multi_intensity', 'trigger']) {
@@ -56,7 +65,13 @@ describe('udev rules for an unprivileged LED agent', () => {
     assert.notEqual(statSync(join(dir, 'max_brightness')).gid, daemonGid);
     // a single-colour LED has no multi_intensity: the script still succeeds
     const single = ledClassDir({});
-    execFileSync('/bin/sh', ['-c', run[2].replace(/^\/bin\/sh -c '(.*)'$/, '$1').replaceAll('/sys%p', single).replaceAll('$$', '$')]);
+    execFileSync('/bin/sh', [
+      '-c',
+      run[2]
+        .replace(/^\/bin\/sh -c '(.*)'$/, '$1')
+        .replaceAll('/sys%p', single)
+        .replaceAll('$$', '$'),
+    ]);
     assert.equal(statSync(join(single, 'brightness')).gid, daemonGid);
     assert.throws(() => sysfsLedUdevRule('a"b'), /not an LED class name/);
   });
