@@ -7,7 +7,6 @@ import type { Config } from '../config.js';
 import { ageDays, type DriveRecord } from '../ledger.js';
 import type { RunEnded } from '../run/events.js';
 import {
-  failedAt,
   formatAge,
   lastResultText,
   localTime,
@@ -24,6 +23,8 @@ export const MAX_LOG_LINES = 30;
 type MailConfig = Pick<Config, 'node_id' | 'overdue_after_days' | 'led'>;
 
 const unit = (drive: string) => `offsite-backup@${drive}`;
+
+const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 function section(title: string, lines: string[]): string[] {
   return lines.length ? ['', title, ...lines] : [];
@@ -73,7 +74,7 @@ export function failureMail({ config, outcome, record, logLines, now }: FailureI
       : '- The steps already taken were undone.',
   ].filter((l): l is string => l !== null);
   const text = [
-    `The backup of drive "${drive}" ${failedAt(outcome.step)}.`,
+    `The backup of drive "${drive}" failed${outcome.step ? ` at step ${outcome.step}` : ''}.`,
     '',
     `Reason: ${outcome.message}`,
     ...section('What this means', meaning),
@@ -158,7 +159,7 @@ export function overdueMail({ config, record, now }: OverdueInput): MailMessage 
   return {
     subject: `offsite: drive "${drive}" is overdue for a backup${age === null ? '' : ` (${formatAge(age)})`}`,
     text: [
-      `${overdueText(drive, age, config.overdue_after_days)}.`,
+      `${capitalize(overdueText(drive, age, config.overdue_after_days))}.`,
       '',
       `Last success: ${localTime(record.last_success)}`,
       `Last result:  ${lastResultText(record)}`,

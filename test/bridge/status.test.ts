@@ -1,0 +1,159 @@
+/**
+ * `offsite status` from a prepared ledger: the table people read, the JSON
+ * scripts read, and the exit codes. The clock is fixed, the files are real.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { statusReport, statusTable } from '../../bridge/commands/status.js';
+import { parseConfig } from '../../bridge/config.js';
+import { Ledger } from '../../bridge/ledger.js';
+import { decode, driveSchema } from '../../bridge/protocol.js';
+import type { RunEnded } from '../../bridge/run/events.js';
+
+const NOW = new Date(2026, 10, 28, 12, 0);
+const daysBefore = (d: number, h = 0) => new Date(NOW.getTime() - d * 86_400_000 - h * 3_600_000);
+
+function run(drive: string, endedAt: Date, over: Partial<RunEnded> = {}): RunEnded {
+  return {
+    runId: `${drive}-${endedAt.getTime()}`,
+    drive,
+    result: 'success',
+    step: null,
+    message: 'copy complete; safe to remove',
+    startedAt: new Date(endedAt.getTime() - 600_000),
+    endedAt,
+    exitCode: 0,
+    warnings: [],
+    bytes: 1000,
+    freeBytes: 5_000_000,
+    sizeBytes: 10_000_000,
+    undoErrors: [],
+    ...over,
+  };
+}
+
+/** alpha: fine, plugged in; beta: failed at mount, never succeeded; gamma: 50 days old; delta: never run */
+function prepared() {
+  const dir = mkdtempSync(join(tmpdir(), 'offsite-status-'));
+  mkdirSync(join(dir, 'alpha'));
+  const raw = {
+    node_id: 'nas',
+    state_dir: join(dir, 'state'),
+    source: { path: '/srv/backup' },
+    overdue_after_days: 35,
+    drives: ['alpha', 'beta', 'gamma', 'delta'].map((name) => ({ name, directory: join(dir, name) })),
+  };
+  const config = parseConfig(raw);
+  const ledger = new Ledger(config.state_dir);
+  ledger.recordRun(run('alpha', daysBefore(12, 3)));
+  ledger.recordRun(
+    run('beta', daysBefore(2), {
+      result: 'failed',
+      step: 'mount',
+      message: '/mnt/offsite/beta is not a mount point',
+      exitCode: 1,
+    }),
+  );
+  ledger.recordRun(run('gamma', daysBefore(50)));
+  ledger.recordRun(
+    run('gamma', daysBefore(20), {
+      result: 'failed',
+      step: 'sync',
+      message: 'No space left on device',
+      exitCode: 1,
+    }),
+  );
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, JSON.stringify(raw));
+  return { config, ledger, dir, file };
+}
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'bridge/cli.ts', ...args], { encoding: 'utf8' });
+}
+
+describe('offsite status', () => {
+  it('prints one line per drive: last success, age, overdue, presence, last result with its step', async () => {
+    const { config, ledger } = prepared();
+    const table = statusTable(await statusReport(config, ledger, NOW));
+    const fmt = (d: Date) =>
+      `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')} ${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    const alpha = fmt(daysBefore(12, 3));
+    const gamma = fmt(daysBefore(50));
+    assert.equal(
+      table,
+      [
+        'DRIVE  LAST SUCCESS      AGE      OVERDUE  PRESENT  LAST RESULT',
+        `alpha  ${alpha}  12 days  no       yes      success`,
+        'beta   never             -        yes      no       failed at mount: /mnt/offsite/beta is not a mount point',
+        `gamma  ${gamma}  50 days  yes      no       failed at sync: No space left on device`,
+        'delta  never             -        yes      no       never run',
+        '',
+        'A drive is overdue 35 days after its last success. Overdue now: beta, gamma, delta.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('--json carries the retained drive-state fields, the last failure and the run history', async () => {
+    const { config, ledger } = prepared();
+    const report = JSON.parse(JSON.stringify(await statusReport(config, ledger, NOW)));
+    assert.equal(report.node_id, 'nas');
+    assert.equal(report.overdue_after_days, 35);
+    assert.deepEqual(
+      report.drives.map(
+        (d: { name: string; overdue: boolean; age_days: number | null; present: boolean }) => [
+          d.name,
+          d.overdue,
+          d.age_days,
+          d.present,
+        ],
+      ),
+      [
+        ['alpha', false, 12.1, true],
+        ['beta', true, null, false],
+        ['gamma', true, 50, false],
+        ['delta', true, null, false],
+      ],
+    );
+    for (const d of report.drives)
+      assert.ok(decode(driveSchema, JSON.stringify(d)).ok, `${d.name} is a valid drive state`);
+    assert.deepEqual(report.drives[1].last_failure.step, 'mount');
+    assert.deepEqual(
+      report.history.map((h: { drive: string; result: string }) => `${h.drive}:${h.result}`),
+      ['alpha:success', 'beta:failed', 'gamma:success', 'gamma:failed'],
+    );
+  });
+
+  it('the command prints the table, or JSON with --json, and exits 0 even with drives overdue', () => {
+    const { file } = prepared();
+    const table = cli(['status', '--config', file]);
+    assert.equal(table.status, 0, table.stderr);
+    assert.match(
+      table.stdout,
+      /^DRIVE +LAST SUCCESS +AGE +OVERDUE +PRESENT +LAST RESULT\nalpha +\S+ \S+ +12 days +no +yes +success\n/,
+    );
+    const json = cli(['status', '--json', '--config', file]);
+    assert.equal(json.status, 0, json.stderr);
+    assert.deepEqual(
+      JSON.parse(json.stdout).drives.map((d: { name: string }) => d.name),
+      ['alpha', 'beta', 'gamma', 'delta'],
+    );
+  });
+
+  it('a configuration error exits 2 and names the key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offsite-status-'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(
+      file,
+      'source: {path: /srv}\noverdue_after_days: soon\ndrives: [{name: alpha, directory: /tmp/a}]\n',
+    );
+    const r = cli(['status', '--config', file]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /overdue_after_days: expected number/);
+  });
+});
