@@ -1,0 +1,39 @@
+/** The rsync command line for one copy (docs/sync.md explains each choice). */
+
+export interface RsyncPlan {
+  /** the source directory (read-only to offsite) */
+  source: string;
+  /** the staging directory the new copy is built in */
+  staging: string;
+  /** the previous complete copy: unchanged files are hard-linked from it */
+  linkDest: string | null;
+  exclude: readonly string[];
+}
+
+export function rsyncArgs(plan: RsyncPlan): string[] {
+  const args = [
+    // -a with hard links, ACLs, xattrs: a copy that restores as the original
+    '-a',
+    '-H',
+    '-A',
+    '-X',
+    // ids as numbers: the drive may be read on a machine with other users
+    '--numeric-ids',
+    '--delete',
+    // the whole file list first: a percent and ETA that do not jump back, and -H
+    // sees every link of a file before it transfers it
+    '--no-inc-recursive',
+    '--info=progress2',
+    // names on stderr raw (UTF-8), not \#ooo-escaped, for the warning file list
+    '-8',
+  ];
+  if (plan.linkDest) args.push(`--link-dest=${plan.linkDest}`);
+  for (const pattern of plan.exclude) args.push(`--exclude=${pattern}`);
+  // the trailing slash copies the directory's contents, not the directory itself
+  args.push(
+    '--',
+    plan.source.endsWith('/') ? plan.source : `${plan.source}/`,
+    `${plan.staging.replace(/\/$/, '')}/`,
+  );
+  return args;
+}

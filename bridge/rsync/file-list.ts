@@ -1,0 +1,76 @@
+/**
+ * The files rsync names on stderr when it exits 23 or 24 (unreadable,
+ * vanished, attributes not set), made relative to the source so a warning
+ * reads like the tree the user knows.
+ */
+
+export const MAX_LISTED_FILES = 50;
+
+// rsync prints unprintable bytes as \#ooo (octal)
+function unescapeRsync(s: string): string {
+  const bytes: number[] = [];
+  const enc = new TextEncoder();
+  for (let i = 0; i < s.length; ) {
+    const m = /^\\#([0-7]{3})/.exec(s.slice(i, i + 5));
+    if (m) {
+      bytes.push(Number.parseInt(m[1]!, 8));
+      i += 5;
+    } else {
+      const cp = s.codePointAt(i)!;
+      const ch = String.fromCodePoint(cp);
+      bytes.push(...enc.encode(ch));
+      i += ch.length;
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/** strip the source or destination root so "/srv/backup/data/1" reads "data/1" */
+function relative(path: string, roots: readonly string[]): string {
+  for (const root of roots) {
+    const r = root.endsWith('/') ? root : `${root}/`;
+    if (path.startsWith(r)) return path.slice(r.length) || '.';
+    if (path === root.replace(/\/$/, '')) return '.';
+  }
+  return path;
+}
+
+const NOT_FILES = [
+  /^rsync error:/,
+  /^rsync warning:/,
+  /^IO error encountered/,
+  /^rsync: \[\w+\] write error/,
+];
+
+/**
+ * One entry per file problem: `{ file, reason }`. Lines that name no file
+ * (the summary, "IO error encountered -- skipping file deletion") are left out.
+ */
+export function problemFiles(stderr: string, roots: readonly string[]): { file: string; reason: string }[] {
+  const seen = new Set<string>();
+  const out: { file: string; reason: string }[] = [];
+  for (const line of stderr.split('\n')) {
+    if (!line || NOT_FILES.some((re) => re.test(line))) continue;
+    const vanished = /^file has vanished: "(.*)"$/.exec(line);
+    const quoted = vanished ?? /^rsync: (?:\[\w+\] )?.*?"(.*?)"/.exec(line);
+    if (!quoted) continue;
+    const file = relative(unescapeRsync(quoted[1]!), roots);
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const reason = vanished
+      ? 'vanished during the copy'
+      : (/: ([^:]+ \(\d+\))\s*$/.exec(line)?.[1] ?? line.replace(/^rsync: (\[\w+\] )?/, ''));
+    out.push({ file, reason });
+  }
+  return out;
+}
+
+/** The list for a warning: "path (reason)", capped, with a last line saying how many more. */
+export function warningFileList(
+  problems: readonly { file: string; reason: string }[],
+  max = MAX_LISTED_FILES,
+): string[] {
+  const list = problems.slice(0, max).map((p) => `${p.file} (${p.reason})`);
+  if (problems.length > max) list.push(`... and ${problems.length - max} more`);
+  return list;
+}

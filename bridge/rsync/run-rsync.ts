@@ -1,0 +1,89 @@
+/**
+ * Runs rsync (behind an optional lock prefix) and streams its progress.
+ * rsync and the prefix run in their own process group, so cancelling kills
+ * the whole of it: the prefix, rsync, and rsync's receiver/generator children.
+ */
+import { spawn } from 'node:child_process';
+import type { SyncProgress } from '../run/events.js';
+import { LineSplitter, parseProgressLine } from './progress.js';
+
+export interface RsyncRun {
+  /** the exit code; null when killed by a signal */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** stderr lines (the first MAX_KEPT), enough to list the files of a 23/24 */
+  stderr: string;
+  lastStderrLine: string;
+  /** the last progress rsync printed */
+  last: SyncProgress | null;
+  /** could not start at all (ENOENT ...) */
+  spawnError: Error | null;
+}
+
+export interface RsyncRunOptions {
+  signal?: AbortSignal;
+  onProgress?(p: SyncProgress): void;
+  /** grace after SIGTERM before SIGKILL */
+  killAfterMs?: number;
+}
+
+const MAX_KEPT = 5_000;
+
+export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): Promise<RsyncRun> {
+  return new Promise((resolve) => {
+    const [file, ...args] = argv;
+    // C.UTF-8: plain number formatting, messages in English (parsed), names as UTF-8
+    const child = spawn(file!, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, LC_ALL: 'C.UTF-8' },
+    });
+    const out = new LineSplitter();
+    const err = new LineSplitter();
+    const kept: string[] = [];
+    let lastStderrLine = '';
+    let last: SyncProgress | null = null;
+    let spawnError: Error | null = null;
+    let killTimer: NodeJS.Timeout | undefined;
+
+    const onOut = (lines: string[]) => {
+      for (const line of lines) {
+        const p = parseProgressLine(line);
+        if (!p) continue;
+        last = p;
+        opts.onProgress?.(p);
+      }
+    };
+    const onErr = (lines: string[]) => {
+      for (const line of lines) {
+        lastStderrLine = line;
+        if (kept.length < MAX_KEPT) kept.push(line);
+      }
+    };
+    child.stdout.on('data', (c: Buffer) => onOut(out.push(c)));
+    child.stderr.on('data', (c: Buffer) => onErr(err.push(c)));
+
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {}
+    };
+    const onAbort = () => {
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), opts.killAfterMs ?? 10_000);
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (e) => {
+      spawnError = e;
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      onOut(out.end());
+      onErr(err.end());
+      resolve({ code, signal, stderr: kept.join('\n'), lastStderrLine, last, spawnError });
+    });
+  });
+}

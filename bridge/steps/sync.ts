@@ -1,0 +1,185 @@
+/**
+ * Copy the source into a staging copy beside the previous one (SPEC 5):
+ * unchanged files hard-linked from it, under the source lock, with progress.
+ * `verify` checks the staging copy and switches it in; until then the
+ * previous `current` is untouched. docs/sync.md has the whole story.
+ */
+import { existsSync, readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Drive } from '../config.js';
+import { acquireLock, type HeldLock } from '../lockfile.js';
+import { rsyncArgs } from '../rsync/args.js';
+import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
+import { problemFiles, warningFileList } from '../rsync/file-list.js';
+import { isMountPoint } from '../rsync/mount-check.js';
+import { runRsync } from '../rsync/run-rsync.js';
+import { endSession, startSession } from '../rsync/session.js';
+import {
+  ensureSnapshotsDir,
+  findPrevious,
+  layout,
+  prepareResume,
+  removeStaging,
+  reservedNames,
+  tidy,
+} from '../rsync/snapshots.js';
+import { Throttle } from '../rsync/throttle.js';
+import type { SyncProgress } from '../run/events.js';
+import { MARKER_FILE } from './marker.js';
+import { type RunContext, type Step, StepError } from './step.js';
+
+/** below this the copy cannot even start (directories, the file list) */
+const MIN_FREE_BYTES = 1024 * 1024;
+
+export function sourceLockFile(stateDir: string): string {
+  return join(stateDir, 'locks', 'source.lock');
+}
+
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith('/') ? outer : `${outer}/`);
+}
+
+/** a drive with a filesystem must be mounted: the bare mount point is the system disk */
+function refuseBareMountPoint(drive: Drive, target: string): void {
+  if (drive.kind === 'directory') return;
+  if (!isMountPoint(drive.mountPoint))
+    throw new StepError(`${drive.mountPoint} is not mounted: refusing to write to the bare mount point`);
+  if (!within(target, drive.mountPoint))
+    throw new StepError(
+      `the copy would go to ${target}, outside the drive's mount point ${drive.mountPoint}`,
+    );
+}
+
+function checkSource(source: string, target: string): string[] {
+  let names: string[];
+  try {
+    if (!statSync(source).isDirectory()) throw new Error('not a directory');
+    names = readdirSync(source);
+  } catch (e) {
+    throw new StepError(`the source ${source} cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  // an empty source would replace a good copy with nothing: most likely the NAS volume is not mounted
+  if (names.length === 0)
+    throw new StepError(
+      `the source ${source} is empty (is it mounted?): refusing to replace the copy with nothing`,
+    );
+  const src = realpathSync(source);
+  const dst = realpathSync(target);
+  if (within(dst, src))
+    throw new StepError(
+      `the target ${target} is inside the source ${source}: the source is read-only to offsite`,
+    );
+  if (within(src, dst)) throw new StepError(`the source ${source} is inside the target ${target}`);
+  return names;
+}
+
+function checkFreeSpace(target: string): void {
+  const s = statfsSync(target);
+  const free = s.bavail * s.bsize;
+  if (free < MIN_FREE_BYTES || s.ffree === 0)
+    throw new StepError(
+      `target full: ${target} has ${free} bytes and ${s.ffree} inodes free; remove old data from the drive or use a bigger one`,
+    );
+}
+
+async function takeSourceLock(ctx: RunContext): Promise<HeldLock> {
+  const file = sourceLockFile(ctx.config.state_dir);
+  try {
+    return await acquireLock(file, {
+      signal: ctx.signal,
+      label: `drive ${ctx.drive.name}, run ${ctx.runId}`,
+      onWait: (h) =>
+        ctx.log.info(
+          `${ctx.drive.name}: waiting for the source: ${h ? `${h.label || `pid ${h.pid}`} holds it since ${h.time}` : `${file} is held`}`,
+        ),
+    });
+  } catch (e) {
+    if (ctx.signal.aborted) throw new StepError('cancelled while waiting for the source lock', { cause: e });
+    throw new StepError(`could not take the source lock ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export const sync: Step = {
+  name: 'sync',
+  title: 'the source is copied beside the previous copy (unchanged files hard-linked)',
+  async run(ctx) {
+    const { config, drive, log } = ctx;
+    const target = ctx.facts.target;
+    if (!target) throw new StepError('no target directory (identify/mount did not run)');
+    refuseBareMountPoint(drive, target);
+    const source = config.source.path;
+    const sourceNames = checkSource(source, target);
+
+    const l = layout(target);
+    const previous = findPrevious(l, sourceNames, reservedNames(MARKER_FILE));
+    for (const p of await tidy(l, previous)) log.info(`${drive.name}: removed ${p} (left by an earlier run)`);
+    ensureSnapshotsDir(l);
+    if (existsSync(l.staging)) {
+      const unlinked = previous ? await prepareResume(l.staging) : 0;
+      log.info(
+        `${drive.name}: resuming the copy left in ${l.staging}${unlinked ? ` (${unlinked} linked files re-linked)` : ''}`,
+      );
+    }
+    if (previous)
+      log.info(`${drive.name}: unchanged files are hard-linked from ${previous.path} (${previous.kind})`);
+    checkFreeSpace(target);
+
+    const lock = await takeSourceLock(ctx);
+    const session = { lock, previous, skipped: new Set<string>(), startedAt: Date.now() };
+    startSession(ctx.facts, session);
+
+    const argv = [
+      ...(config.source.lock ?? []),
+      'rsync',
+      ...rsyncArgs({
+        source,
+        staging: l.staging,
+        linkDest: previous?.path ?? null,
+        exclude: config.source.exclude,
+      }),
+    ];
+    log.debug(`${drive.name}: ${argv.join(' ')}`);
+    const throttle = new Throttle<SyncProgress>((p) => ctx.progress(p));
+    const r = await runRsync(argv, { signal: ctx.signal, onProgress: (p) => throttle.push(p) });
+    ctx.facts.bytes = r.last?.bytes ?? 0;
+
+    const command = config.source.lock ? `${config.source.lock.join(' ')} rsync` : 'rsync';
+    if (ctx.signal.aborted)
+      throw new StepError(`cancelled during the copy; the previous copy is intact and the next run resumes`);
+    if (r.spawnError)
+      throw new StepError(`could not start ${argv[0]}: ${r.spawnError.message}`, { cause: r.spawnError });
+    if (r.code === null)
+      throw new StepError(`${command} was killed by ${r.signal}; the previous copy is intact`);
+    const outcome = classifyExit(r.code, r.stderr);
+    const why = `${command} exited with code ${r.code} (${exitMeaning(r.code)})${r.lastStderrLine ? `: ${r.lastStderrLine}` : ''}`;
+    switch (outcome.kind) {
+      case 'ok':
+        throttle.flush({ percent: 100, bytes: ctx.facts.bytes, rate: r.last?.rate ?? 0, etaSeconds: 0 });
+        return;
+      case 'partial': {
+        throttle.flush();
+        const problems = problemFiles(r.stderr, [source, l.staging]);
+        for (const p of problems) session.skipped.add(p.file);
+        const count = problems.length || 'some';
+        ctx.warn(
+          `rsync could not copy ${count} file(s) (exit ${r.code}: ${exitMeaning(r.code)}); the rest of the copy is complete`,
+          warningFileList(problems),
+        );
+        return;
+      }
+      case 'full': {
+        // a partial copy that does not fit would only block the next run: free the space now
+        removeStaging(l);
+        const line = r.stderr.split('\n').find((s) => NO_SPACE.test(s)) ?? r.lastStderrLine;
+        throw new StepError(
+          `target full: ${command} exited with code ${r.code} (${exitMeaning(r.code)}): ${line}; the previous copy is intact`,
+        );
+      }
+      default:
+        throw new StepError(why);
+    }
+  },
+  async undo(ctx) {
+    endSession(ctx.facts);
+  },
+};

@@ -1,0 +1,92 @@
+/**
+ * Check the staging copy against the source (SPEC 5: size/time manifest, a
+ * checksum sample, `borg check` for a Borg repository), then switch it in as
+ * `current` and drop the previous copy. A copy that fails verification is
+ * never switched in: the previous `current` stays.
+ */
+import { existsSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BorgCheckError, borgCheck } from '../rsync/borg.js';
+import { compareChecksums } from '../rsync/checksum.js';
+import { excludeMatcher } from '../rsync/exclude.js';
+import { compareTrees } from '../rsync/manifest.js';
+import { endSession, sessionOf } from '../rsync/session.js';
+import { layout, removePrevious, switchCurrent } from '../rsync/snapshots.js';
+import { type Step, StepError } from './step.js';
+
+function plural(n: number, word: string, words = `${word}s`): string {
+  return `${n} ${n === 1 ? word : words}`;
+}
+
+export const verify: Step = {
+  name: 'verify',
+  title: 'the new copy matches the source, then becomes current',
+  async run(ctx) {
+    const { config, drive, log } = ctx;
+    const target = ctx.facts.target;
+    if (!target) throw new StepError('no target directory (identify/mount did not run)');
+    const l = layout(target);
+    const session = sessionOf(ctx.facts);
+    if (!session || !existsSync(l.staging))
+      throw new StepError(`there is no new copy to verify in ${l.staging} (sync did not run)`);
+    const source = config.source.path;
+
+    const cmp = await compareTrees(source, l.staging, {
+      exclude: excludeMatcher(config.source.exclude),
+      skip: session.skipped,
+      owners: process.getuid?.() === 0,
+      sampleSize: config.verify.checksum_sample,
+      seed: ctx.runId,
+      signal: ctx.signal,
+      changedSince: session.startedAt,
+    });
+    if (cmp.differenceCount) {
+      const more =
+        cmp.differenceCount > cmp.differences.length
+          ? `; and ${cmp.differenceCount - cmp.differences.length} more`
+          : '';
+      const hint = cmp.sourceChanged
+        ? ' (the source changed while it was being copied; the next run copies it again)'
+        : '';
+      throw new StepError(
+        `the copy differs from the source in ${plural(cmp.differenceCount, 'place')}${hint}: ${cmp.differences.join('; ')}${more}`,
+      );
+    }
+
+    const mismatches = await compareChecksums(source, l.staging, cmp.sample, ctx.signal);
+    if (mismatches.length)
+      throw new StepError(
+        `checksum mismatch in ${plural(mismatches.length, 'file')} of the copy: ${mismatches
+          .slice(0, 5)
+          .map((m) => m.file)
+          .join(', ')}`,
+      );
+
+    try {
+      const borg = await borgCheck(source, l.staging, config.verify.borg_check, { signal: ctx.signal });
+      log.info(
+        `${drive.name}: borg check --repository-only: ${borg.ran ? 'passed' : `skipped (${borg.reason})`}`,
+      );
+    } catch (e) {
+      if (e instanceof BorgCheckError) throw new StepError(e.message, { cause: e });
+      throw e;
+    }
+
+    const snapshot = await switchCurrent(l, ctx.runId, session.previous);
+    log.info(
+      `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes) and ${plural(cmp.sample.length, 'checksum')}; current -> ${join('snapshots', ctx.runId)}`,
+    );
+    try {
+      for (const p of await removePrevious(l, session.previous, snapshot))
+        log.info(`${drive.name}: removed the previous copy ${p}`);
+    } catch (e) {
+      // the new copy is in place; the next run removes what is left
+      log.warn(`${drive.name}: could not remove the previous copy: ${(e as Error).message}`);
+    }
+    endSession(ctx.facts);
+
+    const fs = statfsSync(target);
+    ctx.facts.freeBytes = fs.bavail * fs.bsize;
+    ctx.facts.sizeBytes = fs.blocks * fs.bsize;
+  },
+};

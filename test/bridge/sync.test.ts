@@ -1,0 +1,346 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { acquireLock } from '../../bridge/lockfile.js';
+import { runSteps } from '../../bridge/run/runner.js';
+import { MARKER_FILE } from '../../bridge/steps/marker.js';
+import { sourceLockFile, sync } from '../../bridge/steps/sync.js';
+import { verify } from '../../bridge/steps/verify.js';
+import { makeExt4 } from '../helpers/loop.js';
+import { testRun } from '../helpers/run-context.js';
+import { awkwardTree, diffTrees, listDir, manyFiles, tempDir } from '../helpers/trees.js';
+
+const cleanup: (() => void)[] = [];
+after(() => {
+  for (const c of cleanup.reverse()) c();
+});
+
+/** a source, a directory drive and a state dir; `extra` goes into the config */
+function setup(extra: Record<string, unknown> = {}, source?: string) {
+  const dir = tempDir();
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const src = source ?? join(dir, 'src');
+  mkdirSync(src, { recursive: true });
+  const target = join(dir, 'drive');
+  mkdirSync(target);
+  const raw = {
+    state_dir: join(dir, 'state'),
+    source: { path: src, ...((extra.source as object) ?? {}) },
+    drives: [{ name: 'alpha', directory: target }],
+    verify: { checksum_sample: 8, borg_check: 'auto', ...((extra.verify as object) ?? {}) },
+  };
+  return { dir, src, target, raw };
+}
+
+async function copy(raw: Record<string, unknown>, opts: Parameters<typeof testRun>[1] = {}) {
+  const t = testRun(raw, opts);
+  const outcome = await runSteps([sync, verify], t.ctx);
+  return { ...t, outcome };
+}
+
+/** a lock prefix that slows rsync down, so a test can act in the middle of a copy */
+const SLOW = ['sh', '-c', 'exec "$0" --bwlimit=1000 "$@"'];
+
+describe('sync and verify', () => {
+  it('a good copy equals the source: symlinks, permissions, hard links, unicode names, empty dirs', async () => {
+    const { src, target, raw } = setup();
+    awkwardTree(src);
+    const { outcome, ctx, progress } = await copy(raw);
+    assert.equal(outcome.result, 'success', outcome.message);
+
+    const current = join(target, 'current');
+    assert.ok(lstatSync(current).isSymbolicLink(), 'current is a symlink');
+    assert.equal(readlinkSync(current), join('snapshots', ctx.runId));
+    assert.equal(diffTrees(src, current), '');
+    assert.equal(readlinkSync(join(current, 'to-a')), 'data/a.txt');
+    assert.equal(readlinkSync(join(current, 'dangling')), 'nowhere/at/all');
+    assert.equal(statSync(join(current, 'run.sh')).mode & 0o7777, 0o755);
+    assert.equal(statSync(join(current, 'private')).mode & 0o7777, 0o600);
+    assert.equal(statSync(join(current, 'linked-1')).ino, statSync(join(current, 'data', 'linked-2')).ino);
+    assert.equal(readFileSync(join(current, 'Grüße – 日本語 ✓.txt'), 'utf8'), 'unicode\n');
+    assert.deepEqual(listDir(join(current, 'empty dir')), []);
+    assert.equal(
+      statSync(join(current, 'data', 'a.txt'), { bigint: true }).mtimeNs,
+      statSync(join(src, 'data', 'a.txt'), { bigint: true }).mtimeNs,
+    );
+    // only the complete copy is left: no staging directory
+    assert.deepEqual(listDir(join(target, 'snapshots')), [ctx.runId]);
+    assert.ok(ctx.facts.sizeBytes! > 0 && ctx.facts.freeBytes! > 0);
+    assert.equal(progress.at(-1)?.p.percent, 100);
+    assert.ok(ctx.facts.bytes! >= 70_000);
+  });
+
+  it('a second run hard-links unchanged files and picks up changes and deletions', async () => {
+    const { src, target, raw } = setup();
+    awkwardTree(src);
+    const first = await copy(raw);
+    assert.equal(first.outcome.result, 'success', first.outcome.message);
+    const unchangedIno = statSync(join(target, 'current', 'data', 'nested', 'b.bin')).ino;
+
+    writeFileSync(join(src, 'data', 'a.txt'), 'alpha, changed\n');
+    unlinkSync(join(src, 'data', 'nested', 'deeper', 'c.txt'));
+    writeFileSync(join(src, 'new.txt'), 'new\n');
+    const second = await copy(raw);
+    assert.equal(second.outcome.result, 'success', second.outcome.message);
+
+    const current = join(target, 'current');
+    assert.equal(readlinkSync(current), join('snapshots', second.ctx.runId));
+    assert.equal(
+      statSync(join(current, 'data', 'nested', 'b.bin')).ino,
+      unchangedIno,
+      'unchanged file is the same inode',
+    );
+    assert.equal(readFileSync(join(current, 'data', 'a.txt'), 'utf8'), 'alpha, changed\n');
+    assert.equal(existsSync(join(current, 'data', 'nested', 'deeper', 'c.txt')), false);
+    assert.equal(readFileSync(join(current, 'new.txt'), 'utf8'), 'new\n');
+    assert.equal(diffTrees(src, current), '');
+    assert.deepEqual(listDir(join(target, 'snapshots')), [second.ctx.runId], 'the previous copy is removed');
+  });
+
+  it('a copy cancelled mid-way leaves the previous current intact, and the next run resumes and succeeds', async () => {
+    const { src, target, raw } = setup();
+    writeFileSync(join(src, 'old.txt'), 'the first copy\n');
+    const first = await copy(raw);
+    assert.equal(first.outcome.result, 'success', first.outcome.message);
+    const firstCopy = realpathSync(join(target, 'current'));
+
+    writeFileSync(join(src, 'old.txt'), 'the second copy\n');
+    for (let i = 0; i < 8; i++) writeFileSync(join(src, `big-${i}`), Buffer.alloc(256 * 1024, i));
+    const slow = { ...raw, source: { ...(raw.source as object), lock: SLOW } };
+    let t: ReturnType<typeof testRun> | undefined;
+    t = testRun(slow, { onProgress: () => t?.abort.abort('test: drive pulled') });
+    const cancelled = await runSteps([sync, verify], t.ctx);
+    assert.equal(cancelled.result, 'failed');
+    assert.equal(cancelled.step, 'sync');
+    assert.match(cancelled.message, /cancelled during the copy/);
+    assert.equal(realpathSync(join(target, 'current')), firstCopy, 'current still names the first copy');
+    assert.equal(readFileSync(join(target, 'current', 'old.txt'), 'utf8'), 'the first copy\n');
+    assert.equal(diffTrees(firstCopy, join(target, 'current')), '');
+    assert.ok(existsSync(join(target, 'snapshots', '.partial')), 'the staging copy is kept for the next run');
+    assert.equal(existsSync(sourceLockFile(raw.state_dir)), false, 'the source lock is released');
+
+    const next = await copy(raw);
+    assert.equal(next.outcome.result, 'success', next.outcome.message);
+    assert.equal(diffTrees(src, join(target, 'current')), '');
+    assert.deepEqual(listDir(join(target, 'snapshots')), [next.ctx.runId]);
+  });
+
+  it('a file root cannot read (rsync exit 23) is a warning that names it; the rest is switched in', async () => {
+    const { src, target, raw } = setup();
+    awkwardTree(src);
+    writeFileSync(join(src, 'unreadable'), '');
+    // a write-only sysctl: even root is refused read access
+    execFileSync('mount', ['--bind', '/proc/sys/vm/drop_caches', join(src, 'unreadable')]);
+    try {
+      const { outcome, warnings } = await copy(raw);
+      assert.equal(outcome.result, 'warning', outcome.message);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!.message, /exit 23/);
+      assert.deepEqual(warnings[0]!.files, ['unreadable (Permission denied (13))']);
+      assert.equal(existsSync(join(target, 'current', 'unreadable')), false);
+      assert.equal(readFileSync(join(target, 'current', 'data', 'a.txt'), 'utf8'), 'alpha\n');
+    } finally {
+      execFileSync('umount', [join(src, 'unreadable')]);
+    }
+  });
+
+  it('a file that vanishes during the copy (rsync exit 24) is a warning that names it', async () => {
+    const { src, target, raw } = setup({ source: { lock: SLOW } });
+    // at 1 MB/s rsync opens zz-late about 2 s after it starts; the first progress comes within milliseconds
+    writeFileSync(join(src, 'a-big'), Buffer.alloc(1_000_000, 1));
+    writeFileSync(join(src, 'b-middle'), Buffer.alloc(1_000_000, 2));
+    writeFileSync(join(src, 'zz-late'), 'gone soon\n');
+    let removed = false;
+    const { outcome, warnings } = await copy(raw, {
+      onProgress: () => {
+        if (!removed) unlinkSync(join(src, 'zz-late'));
+        removed = true;
+      },
+    });
+    assert.equal(outcome.result, 'warning', outcome.message);
+    assert.deepEqual(warnings[0]!.files, ['zz-late (vanished during the copy)']);
+    assert.match(warnings[0]!.message, /exit 24/);
+    assert.equal(statSync(join(target, 'current', 'b-middle')).size, 1_000_000);
+  });
+
+  it('waits for the source lock held by another run, then copies', async () => {
+    const { src, target, raw } = setup();
+    writeFileSync(join(src, 'f'), 'x');
+    const other = await acquireLock(sourceLockFile(raw.state_dir), { label: 'drive beta' });
+    const t = testRun(raw);
+    const running = runSteps([sync, verify], t.ctx);
+    while (!t.log.tail().some((l) => l.includes('waiting for the source')))
+      await new Promise((r) => setTimeout(r, 20));
+    assert.match(t.log.tail().join('\n'), /drive beta holds it/);
+    assert.equal(
+      existsSync(join(target, 'current')),
+      false,
+      'nothing copied while the other run holds the source',
+    );
+    other.release();
+    const outcome = await running;
+    assert.equal(outcome.result, 'success', outcome.message);
+    assert.equal(readFileSync(join(target, 'current', 'f'), 'utf8'), 'x');
+  });
+
+  it('runs rsync under the lock prefix and names the prefix when it fails', async () => {
+    const { dir, src, raw } = setup();
+    writeFileSync(join(src, 'f'), 'x');
+    const seen = join(dir, 'prefix-saw');
+    const ok = await copy({
+      ...raw,
+      source: { path: src, lock: ['sh', '-c', 'echo "$@" > "$0"; exec "$@"', seen] },
+    });
+    assert.equal(ok.outcome.result, 'success', ok.outcome.message);
+    assert.match(
+      readFileSync(seen, 'utf8'),
+      /^rsync -a -H -A -X --numeric-ids --delete .* -- \S+\/src\/ \S+\/snapshots\/\.partial\/$/m,
+    );
+
+    const bad = await copy({
+      ...raw,
+      source: { path: src, lock: ['sh', '-c', 'echo "repository is locked" >&2; exit 2'] },
+    });
+    assert.equal(bad.outcome.result, 'failed');
+    assert.equal(bad.outcome.step, 'sync');
+    assert.match(
+      bad.outcome.message,
+      /sh -c .* rsync exited with code 2 \(protocol incompatibility\): repository is locked/,
+    );
+  });
+
+  it('refuses an empty source and a target inside the source', async () => {
+    const empty = setup();
+    const r1 = await copy(empty.raw);
+    assert.match(r1.outcome.message, /is empty \(is it mounted\?\)/);
+    assert.deepEqual(listDir(empty.target), []);
+
+    const { src, raw } = setup();
+    writeFileSync(join(src, 'f'), 'x');
+    const inside = join(src, 'drive');
+    mkdirSync(inside);
+    const r2 = await copy({ ...raw, drives: [{ name: 'alpha', directory: inside }] });
+    assert.match(r2.outcome.message, /inside the source .*read-only to offsite/);
+    assert.deepEqual(listDir(inside), []);
+  });
+
+  it('takes over a plain copy at the top of a drive (the original setup) without copying it again', async () => {
+    const { src, target, raw } = setup();
+    awkwardTree(src);
+    execFileSync('rsync', ['-aH', `${src}/`, `${target}/`]);
+    writeFileSync(join(target, MARKER_FILE), '{"drive":"alpha"}');
+    const oldIno = statSync(join(target, 'data', 'nested', 'b.bin')).ino;
+    const { outcome } = await copy(raw);
+    assert.equal(outcome.result, 'success', outcome.message);
+    assert.equal(
+      statSync(join(target, 'current', 'data', 'nested', 'b.bin')).ino,
+      oldIno,
+      'hard-linked from the old copy',
+    );
+    assert.deepEqual(
+      listDir(target),
+      [MARKER_FILE, 'current', 'snapshots'],
+      'the old top-level copy is removed',
+    );
+    assert.equal(diffTrees(src, join(target, 'current')), '');
+  });
+
+  it('takes over a `current` that is a plain directory', async () => {
+    const { src, target, raw } = setup();
+    awkwardTree(src);
+    execFileSync('rsync', ['-aH', `${src}/`, `${target}/current/`]);
+    const oldIno = statSync(join(target, 'current', 'private')).ino;
+    const { outcome, ctx } = await copy(raw);
+    assert.equal(outcome.result, 'success', outcome.message);
+    assert.equal(readlinkSync(join(target, 'current')), join('snapshots', ctx.runId));
+    assert.equal(statSync(join(target, 'current', 'private')).ino, oldIno);
+    assert.deepEqual(listDir(join(target, 'snapshots')), [ctx.runId]);
+  });
+
+  it('reports progress at most twice a second on a 5,000-file copy, ending at 100%', async () => {
+    const { src, raw } = setup();
+    manyFiles(src, 5_000, 2_000);
+    const t0 = performance.now();
+    const { outcome, progress } = await copy(raw);
+    const elapsedS = (performance.now() - t0) / 1000;
+    assert.equal(outcome.result, 'success', outcome.message);
+    assert.ok(progress.length >= 1);
+    assert.ok(
+      progress.length <= 2 * elapsedS + 2,
+      `${progress.length} progress calls in ${elapsedS.toFixed(2)} s`,
+    );
+    for (let i = 1; i < progress.length; i++)
+      assert.ok(
+        progress[i]!.at - progress[i - 1]!.at >= 499 || i === progress.length - 1,
+        'spaced by half a second',
+      );
+    assert.equal(progress.at(-1)!.p.percent, 100);
+  });
+});
+
+describe('sync onto a mounted drive', () => {
+  function filesystemDrive(extra: Record<string, unknown> = {}) {
+    const s = setup(extra);
+    const mountPoint = join(s.dir, 'mnt');
+    mkdirSync(mountPoint);
+    const raw = {
+      ...s.raw,
+      drives: [{ name: 'alpha', uuid: '0b1c2d3e-0000-4000-8000-000000000001', mount_point: mountPoint }],
+    };
+    return { ...s, mountPoint, raw };
+  }
+
+  it('refuses a bare mount point, and copies once the drive is mounted there', async () => {
+    const { src, mountPoint, raw } = filesystemDrive();
+    writeFileSync(join(src, 'f'), 'x');
+    const bare = await copy(raw);
+    assert.equal(bare.outcome.result, 'failed');
+    assert.equal(
+      bare.outcome.message,
+      `${mountPoint} is not mounted: refusing to write to the bare mount point`,
+    );
+    assert.deepEqual(listDir(mountPoint), [], 'nothing written to the bare directory');
+
+    const img = makeExt4(16);
+    cleanup.push(() => img.detach());
+    execFileSync('mount', [img.device, mountPoint]);
+    cleanup.push(() => execFileSync('umount', ['-l', mountPoint]));
+    const mounted = await copy(raw);
+    assert.equal(mounted.outcome.result, 'success', mounted.outcome.message);
+    assert.equal(readFileSync(join(mountPoint, 'current', 'f'), 'utf8'), 'x');
+  });
+
+  it('a full drive fails with "target full", leaves current intact and frees the partial copy', async () => {
+    const { src, mountPoint, raw } = filesystemDrive();
+    const img = makeExt4(16);
+    cleanup.push(() => img.detach());
+    execFileSync('mount', [img.device, mountPoint]);
+    cleanup.push(() => execFileSync('umount', ['-l', mountPoint]));
+    writeFileSync(join(src, 'small'), 'fits\n');
+    const first = await copy(raw);
+    assert.equal(first.outcome.result, 'success', first.outcome.message);
+    const firstCopy = realpathSync(join(mountPoint, 'current'));
+
+    for (let i = 0; i < 6; i++) writeFileSync(join(src, `big-${i}`), Buffer.alloc(4 * 1024 * 1024, i + 1));
+    const full = await copy(raw);
+    assert.equal(full.outcome.result, 'failed');
+    assert.equal(full.outcome.step, 'sync');
+    assert.match(full.outcome.message, /^target full: .*exited with code 11 .*No space left on device/);
+    assert.equal(realpathSync(join(mountPoint, 'current')), firstCopy);
+    assert.equal(readFileSync(join(mountPoint, 'current', 'small'), 'utf8'), 'fits\n');
+    assert.equal(existsSync(join(mountPoint, 'snapshots', '.partial')), false, 'the partial copy is removed');
+  });
+});
