@@ -64,7 +64,8 @@ export function arbitrate(nodes: ReadonlyMap<string, NodeView>, styles: LedConfi
     state: best.state,
     color: style.color,
     pattern: style.pattern,
-    because: `${best.node}: ${best.because}`,
+    // the step name is free text from the network, and the reason reaches logs and terminals
+    because: `${best.node}: ${best.because}`.replace(/[\x00-\x1f\x7f-\x9f]/g, '?'),
   };
 }
 

@@ -149,6 +149,12 @@ describe('light: which light for which state', () => {
     assert.equal(nodeState(view())?.state, undefined);
   });
 
+  it('keeps control characters from a step name out of the reason', () => {
+    const v = view('failed');
+    v.status!.step = 'mount\n\x1b[2J<0>';
+    assert.equal(one(v).because, 'nas: alpha failed at mount??[2J<0>');
+  });
+
   it('a new progress figure is the same light', () => {
     const a = one(view('running'));
     const b = { ...a, because: 'nas: alpha running (verify)' };
