@@ -39,6 +39,8 @@ export const statusSchema = z.object({
   /** files rsync could not copy (exit 23/24); empty when none */
   warnings: z.array(text).max(200).default([]),
   run_id: z.string().max(64).nullable().default(null),
+  /** the most recent success of any drive (Home Assistant's "last success" sensor); null: never */
+  last_success: isoTime.nullable().default(null),
   updated: isoTime,
 });
 export type Status = z.infer<typeof statusSchema>;

@@ -1,0 +1,75 @@
+/**
+ * The entities of one drive, all read from its retained `<root>/drive/<name>`
+ * topic: when it last succeeded and how old that copy is, how the last run
+ * went, whether it is plugged in, whether it is overdue, and its free space.
+ */
+import type { Config } from '../config.js';
+import { RESULTS, topics } from '../protocol.js';
+import { type Component, componentIds, field, onWhen, type Platform } from './component.js';
+
+/** the part after the drive name in component keys */
+export const DRIVE_KEYS = [
+  'last_success',
+  'age',
+  'last_result',
+  'plugged_in',
+  'overdue',
+  'free_space',
+] as const;
+
+export function driveComponentKey(drive: string, key: (typeof DRIVE_KEYS)[number]): string {
+  return `${drive}_${key}`;
+}
+
+export function driveComponents(
+  config: Pick<Config, 'node_id' | 'mqtt'>,
+  drive: string,
+): Record<string, Component> {
+  const state_topic = topics(config.mqtt?.base_topic ?? 'offsite', config.node_id).drive(drive);
+  const entity = (
+    key: (typeof DRIVE_KEYS)[number],
+    p: Platform,
+    rest: Omit<Component, 'p' | 'unique_id' | 'default_entity_id' | 'state_topic'>,
+  ): [string, Component] => {
+    const k = driveComponentKey(drive, key);
+    return [k, { p, ...componentIds(config.node_id, k, p), state_topic, ...rest }];
+  };
+  return Object.fromEntries([
+    entity('last_success', 'sensor', {
+      name: `${drive} last success`,
+      value_template: field('last_success'),
+      device_class: 'timestamp',
+    }),
+    entity('age', 'sensor', {
+      name: `${drive} age`,
+      value_template: field('age_days'),
+      device_class: 'duration',
+      unit_of_measurement: 'd',
+      state_class: 'measurement',
+      suggested_display_precision: 0,
+    }),
+    entity('last_result', 'sensor', {
+      name: `${drive} last result`,
+      value_template: field('last_result'),
+      device_class: 'enum',
+      options: [...RESULTS],
+    }),
+    entity('plugged_in', 'binary_sensor', {
+      name: `${drive} plugged in`,
+      value_template: onWhen('value_json.present'),
+      device_class: 'plug',
+    }),
+    entity('overdue', 'binary_sensor', {
+      name: `${drive} overdue`,
+      value_template: onWhen('value_json.overdue'),
+      device_class: 'problem',
+    }),
+    entity('free_space', 'sensor', {
+      name: `${drive} free space`,
+      value_template: field('free_bytes'),
+      device_class: 'data_size',
+      unit_of_measurement: 'B',
+      state_class: 'measurement',
+    }),
+  ]);
+}

@@ -1,0 +1,113 @@
+/**
+ * Keeps Home Assistant's picture whole between backups. Hosted by a
+ * long-running process (the LED agent): when Home Assistant announces itself
+ * (`<discovery_prefix>/status` = `online`, its birth message after a restart)
+ * it republishes discovery and every drive's retained state; and every
+ * `refreshMs` it republishes the drive states, because a drive's age grows and
+ * its plug comes and goes while no backup runs.
+ */
+import type { Config, Drive } from '../config.js';
+import { emptyRecord, Ledger } from '../ledger.js';
+import type { Logger } from '../log.js';
+import { MqttLink } from '../mqtt/link.js';
+import { driveRecordMessage } from '../mqtt/messages.js';
+import { isPresent } from '../presence.js';
+import { AVAILABILITY, homeAssistantStatusTopic } from '../protocol.js';
+import { publishDiscovery } from './publish.js';
+
+export interface DiscoveryKeeperDeps {
+  config: Config;
+  log: Logger;
+  ledger?: Pick<Ledger, 'drive'>;
+  clock?: { now(): Date };
+  present?: (drive: Drive) => boolean | Promise<boolean>;
+  /** a link of one's own (tests); default: one built from config.mqtt */
+  link?: MqttLink;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * wait up to this long (random) after a birth message before republishing,
+   * so that many publishers do not all answer at once (Home Assistant's advice); default 2 s
+   */
+  jitterMs?: number;
+  /** republish drive states this often (default 1 h; 0: never) */
+  refreshMs?: number;
+}
+
+export class DiscoveryKeeper {
+  private readonly deps: DiscoveryKeeperDeps;
+  private readonly link: MqttLink;
+  private readonly ledger: Pick<Ledger, 'drive'>;
+  private timers = new Set<NodeJS.Timeout>();
+  private refresh: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(deps: DiscoveryKeeperDeps) {
+    this.deps = deps;
+    this.link =
+      deps.link ??
+      new MqttLink({ config: deps.config.mqtt, log: deps.log, role: 'discovery', env: deps.env });
+    this.ledger = deps.ledger ?? new Ledger(deps.config.state_dir);
+  }
+
+  /** Subscribe to Home Assistant's birth topic and publish once now. Returns at once. */
+  async start(): Promise<void> {
+    if (!this.link.enabled) return;
+    const prefix = this.deps.config.mqtt?.discovery_prefix ?? 'homeassistant';
+    this.unsubscribe = this.link.subscribe(homeAssistantStatusTopic(prefix), (payload) => {
+      if (payload.toString().trim() !== AVAILABILITY.online) return;
+      this.deps.log.info('home assistant: came online; publishing discovery and drive states again');
+      this.later(Math.random() * (this.deps.jitterMs ?? 2000));
+    });
+    this.link.start();
+    this.later(0);
+    const every = this.deps.refreshMs ?? 3_600_000;
+    if (every > 0) {
+      this.refresh = setInterval(() => void this.publishDrives(), every);
+      this.refresh.unref();
+    }
+  }
+
+  /** Discovery and every configured drive's state, from the ledger. Resolves when the broker has them all. */
+  async republish(): Promise<boolean> {
+    const [discovery, drives] = await Promise.all([
+      publishDiscovery(this.link, this.deps.config, this.deps.log),
+      this.publishDrives(),
+    ]);
+    return discovery && drives;
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    clearInterval(this.refresh);
+    this.unsubscribe?.();
+    await this.link.stop(2000);
+  }
+
+  private later(ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      void this.republish();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private async publishDrives(): Promise<boolean> {
+    const now = (this.deps.clock ?? { now: () => new Date() }).now();
+    const sent = await Promise.all(
+      this.deps.config.drives.map(async (drive) => {
+        let record = emptyRecord(drive.name);
+        try {
+          record = this.ledger.drive(drive.name);
+        } catch (e) {
+          this.deps.log.warn(
+            `home assistant: cannot read the ledger for ${drive.name}: ${(e as Error).message}`,
+          );
+        }
+        const present = await (this.deps.present ?? isPresent)(drive);
+        return this.link.publish(driveRecordMessage(this.deps.config, record, now, present));
+      }),
+    );
+    return sent.every(Boolean);
+  }
+}

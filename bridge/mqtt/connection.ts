@@ -1,0 +1,92 @@
+/**
+ * How the long-lived MQTT clients (a run's reporter, the discovery keeper)
+ * connect: options from the config, the password from a file or a systemd
+ * credential, the CA for mqtts://, and what a connection failure is called in
+ * the log. A short connect timeout, because a backup never waits for a broker.
+ */
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+import { type MqttConfig, readSecret } from '../config.js';
+
+export interface ConnectionSettings {
+  /** why the client is connecting, for the client id: the broker's log then says who it was */
+  role: string;
+  connectTimeoutMs: number;
+  /** pause between reconnection attempts */
+  reconnectMs: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The client options, or throws (with the file named) when the password or CA
+ * file cannot be read. Each client gets its own id: two runs (two drives
+ * plugged in) with the same id would keep disconnecting each other.
+ */
+export function clientOptions(cfg: MqttConfig, s: ConnectionSettings): IClientOptions {
+  const suffix = `${s.role}-${process.pid}-${Math.random().toString(16).slice(2, 6)}`;
+  const opts: IClientOptions = {
+    clientId: `${cfg.client_id ?? 'offsite'}-${suffix}`,
+    connectTimeout: s.connectTimeoutMs,
+    reconnectPeriod: s.reconnectMs,
+    // a wrong password stays wrong: retrying only fills the broker's log
+    reconnectOnConnackError: false,
+    clean: true,
+    keepalive: 30,
+    // subscriptions are renewed by MqttLink on every connect
+    resubscribe: false,
+  };
+  if (cfg.username) opts.username = cfg.username;
+  if (cfg.password_file) {
+    try {
+      opts.password = readSecret(cfg.password_file, s.env);
+    } catch (e) {
+      throw new Error(
+        `cannot read the MQTT password (mqtt.password_file ${cfg.password_file}): ${codeOf(e)}`,
+      );
+    }
+  }
+  if (cfg.ca_file) {
+    try {
+      opts.ca = readFileSync(cfg.ca_file);
+    } catch (e) {
+      throw new Error(`cannot read the broker's CA certificate (mqtt.ca_file ${cfg.ca_file}): ${codeOf(e)}`);
+    }
+  }
+  return opts;
+}
+
+function codeOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+}
+
+/** Kinds of trouble, each logged once per connection (a broker down for an hour is one line, not 1,800). */
+export type FailureKind = 'unreachable' | 'login refused' | 'tls' | 'publish' | 'config';
+
+const TLS_CODES =
+  /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|EPROTO|DEPTH_ZERO|ALTNAME|UNABLE_TO_GET_ISSUER/;
+
+/** Sort an error from mqtt.js into a failure kind. */
+export function failureKind(e: unknown): FailureKind {
+  const err = e as Error & { code?: string | number };
+  // CONNACK return codes: 4 bad user name or password, 5 not authorized (MQTT 3.1.1); 134/135 in MQTT 5
+  if (typeof err.code === 'number' && [4, 5, 134, 135].includes(err.code)) return 'login refused';
+  if (/not authori[sz]ed|bad user ?name or password/i.test(err.message ?? '')) return 'login refused';
+  if (typeof err.code === 'string' && TLS_CODES.test(err.code)) return 'tls';
+  return 'unreachable';
+}
+
+/** The line a failure kind is logged with. */
+export function failureText(kind: FailureKind, url: string, detail: string): string {
+  switch (kind) {
+    case 'login refused':
+      return `mqtt: ${url} refused the login (${detail}); check mqtt.username and mqtt.password_file`;
+    case 'tls':
+      return `mqtt: ${url}: TLS failed (${detail}); check mqtt.ca_file`;
+    case 'config':
+      return `mqtt: ${detail}`;
+    case 'publish':
+      return `mqtt: ${url}: publishing failed (${detail})`;
+    default:
+      return `mqtt: broker ${url} unreachable (${detail}); the backup goes on, status follows when it is back`;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * A connection to the broker that never holds anything up (SPEC 4). It
+ * connects in the background and keeps trying; while it is down it keeps only
+ * the latest message per retained topic (a status replaces the one before it,
+ * so a broker away during a sync does not collect thousands of progress
+ * messages) plus a few events; when it comes back it sends them in order.
+ * stop() gives the final state a bounded time to get out, then gives up with
+ * one log line: the next run republishes everything retained.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { clientOptions, type FailureKind, failureKind, failureText } from './connection.js';
+
+export interface Outgoing {
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+export interface LinkOptions {
+  /** undefined or enabled: false: nothing is published and nothing is logged */
+  config: MqttConfig | undefined;
+  log: Logger;
+  role: string;
+  env?: NodeJS.ProcessEnv;
+  /** default 3 s */
+  connectTimeoutMs?: number;
+  /** default 2 s */
+  reconnectMs?: number;
+  /** events (not retained) kept while disconnected; older ones are dropped first (default 20) */
+  maxQueuedEvents?: number;
+}
+
+interface Queued {
+  msg: Outgoing;
+  settle: (delivered: boolean) => void;
+}
+
+type Handler = (payload: Buffer, retained: boolean) => void;
+
+export class MqttLink {
+  private readonly opts: LinkOptions;
+  private client: MqttClient | null = null;
+  private readonly queue: Queued[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly handlers = new Map<string, Set<Handler>>();
+  private readonly logged = new Set<FailureKind>();
+  /** why nothing can be sent until the next run, when that is known for sure */
+  private hopeless: string | null = null;
+  private lastFailure: string | null = null;
+  private everConnected = false;
+  private stopped = false;
+  private silenceTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: LinkOptions) {
+    this.opts = opts;
+  }
+
+  get enabled(): boolean {
+    return Boolean(this.opts.config?.enabled);
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** Begin connecting; returns at once. */
+  start(): void {
+    const cfg = this.opts.config;
+    if (!cfg?.enabled || this.client || this.stopped) return;
+    const connectTimeoutMs = this.opts.connectTimeoutMs ?? 3000;
+    let options: mqtt.IClientOptions;
+    try {
+      options = clientOptions(cfg, {
+        role: this.opts.role,
+        connectTimeoutMs,
+        reconnectMs: this.opts.reconnectMs ?? 2000,
+        env: this.opts.env,
+      });
+    } catch (e) {
+      this.giveUp('config', (e as Error).message);
+      return;
+    }
+    const client = mqtt.connect(cfg.url, options);
+    this.client = client;
+    client.on('connect', () => this.onConnect());
+    client.on('error', (e) => this.onError(e));
+    client.on('message', (topic, payload, packet) => {
+      for (const h of this.handlers.get(topic) ?? []) {
+        try {
+          h(payload, packet.retain);
+        } catch (e) {
+          this.opts.log.warn(`mqtt: handling a message on ${topic} failed: ${(e as Error).message}`);
+        }
+      }
+    });
+    // a broker that swallows packets without answering raises no error at all
+    this.silenceTimer = setTimeout(() => {
+      if (!this.everConnected && !this.lastFailure)
+        this.fail('unreachable', `no answer within ${connectTimeoutMs} ms`);
+    }, connectTimeoutMs + 100);
+    this.silenceTimer.unref();
+  }
+
+  /**
+   * Send a message (QoS 1). Resolves true once the broker has it, false when it
+   * was replaced by a newer message on the same topic or never got out. Never rejects.
+   */
+  publish(msg: Outgoing): Promise<boolean> {
+    if (!this.enabled || this.stopped) return Promise.resolve(false);
+    if (this.client?.connected) return this.send(msg);
+    return new Promise((settle) => {
+      if (msg.retain) {
+        const i = this.queue.findIndex((q) => q.msg.retain && q.msg.topic === msg.topic);
+        if (i >= 0) this.queue.splice(i, 1)[0]!.settle(false);
+      } else {
+        const events = this.queue.filter((q) => !q.msg.retain);
+        if (events.length >= (this.opts.maxQueuedEvents ?? 20)) {
+          this.queue.splice(this.queue.indexOf(events[0]!), 1);
+          events[0]!.settle(false);
+        }
+      }
+      this.queue.push({ msg, settle });
+    });
+  }
+
+  /** Listen to one topic (exact match); the subscription is renewed on every reconnect. */
+  subscribe(topic: string, handler: Handler): () => void {
+    let set = this.handlers.get(topic);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(topic, set);
+      if (this.client?.connected) void this.client.subscribeAsync(topic, { qos: 1 }).catch(() => {});
+    }
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  /**
+   * Resolves once the first connection attempt has an outcome: true when
+   * connected, false when it failed or `timeoutMs` passed. Lets a run start
+   * with a live connection when the broker is there, without waiting long when it is not.
+   */
+  async firstAttempt(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (!this.connected && !this.lastFailure && !this.hopeless && this.client && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 10));
+    return this.connected;
+  }
+
+  /** Wait until everything queued and in flight has reached the broker; false when the time ran out. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.queue.length === 0 && this.inFlight.size === 0) return true;
+      if (this.hopeless || Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Give the last messages up to `flushMs` to get out, then disconnect. Logs
+   * one line when something could not be published. Never throws.
+   */
+  async stop(flushMs = 5000): Promise<boolean> {
+    if (this.stopped) return true;
+    const pending = this.queue.length + this.inFlight.size;
+    const delivered = this.client ? await this.flush(flushMs) : pending === 0;
+    this.stopped = true;
+    clearTimeout(this.silenceTimer);
+    if (!delivered && this.enabled) {
+      const why = this.hopeless ?? this.lastFailure ?? 'the broker did not answer in time';
+      this.opts.log.warn(`mqtt: status could not be published (${why}); the next run publishes it again`);
+    }
+    for (const q of this.queue.splice(0)) q.settle(false);
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      // a clean disconnect when all went out; otherwise drop the socket, the broker is not listening
+      await Promise.race([
+        client.endAsync(!delivered).catch(() => {}),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
+      client.end(true);
+    }
+    return delivered;
+  }
+
+  private send(msg: Outgoing): Promise<boolean> {
+    const client = this.client!;
+    const p = client.publishAsync(msg.topic, msg.payload, { qos: 1, retain: msg.retain }).then(
+      () => true,
+      (e: Error) => {
+        if (!this.stopped) this.fail('publish', `${msg.topic}: ${e.message}`);
+        return false;
+      },
+    );
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  private onConnect(): void {
+    const client = this.client;
+    if (!client) return;
+    if (!this.everConnected && this.lastFailure)
+      this.opts.log.info(`mqtt: connected to ${this.opts.config?.url}`);
+    this.everConnected = true;
+    this.lastFailure = null;
+    const topicsToWatch = [...this.handlers.keys()];
+    if (topicsToWatch.length) void client.subscribeAsync(topicsToWatch, { qos: 1 }).catch(() => {});
+    for (const q of this.queue.splice(0)) void this.send(q.msg).then(q.settle);
+  }
+
+  private onError(e: Error): void {
+    const kind = failureKind(e);
+    const code = (e as Error & { code?: unknown }).code;
+    const detail = typeof code === 'string' ? code : e.message;
+    if (kind === 'login refused') {
+      this.giveUp(kind, detail);
+      return;
+    }
+    this.fail(kind, detail);
+  }
+
+  private fail(kind: FailureKind, detail: string): void {
+    this.lastFailure = kind === 'unreachable' ? `broker unreachable: ${detail}` : `${kind}: ${detail}`;
+    if (this.logged.has(kind)) return;
+    this.logged.add(kind);
+    this.opts.log.warn(failureText(kind, this.opts.config?.url ?? '(no url)', detail));
+  }
+
+  /** Nothing will get through before the configuration changes: stop trying. */
+  private giveUp(kind: FailureKind, detail: string): void {
+    this.fail(kind, detail);
+    this.hopeless = this.lastFailure;
+    this.client?.end(true);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The messages of the MQTT contract (SPEC 4) as { topic, payload, retain },
+ * each payload checked against its schema here, where it is made.
+ */
+import type { Config } from '../config.js';
+import { type DriveRecord, driveState } from '../ledger.js';
+import {
+  type DriveState,
+  driveSchema,
+  type EventType,
+  eventSchema,
+  isoNow,
+  type OffsiteEvent,
+  type Status,
+  statusSchema,
+  topics,
+} from '../protocol.js';
+import type { RunEnded } from '../run/events.js';
+import type { Outgoing } from './link.js';
+
+export function topicsFor(config: Pick<Config, 'node_id' | 'mqtt'>) {
+  return topics(config.mqtt?.base_topic ?? 'offsite', config.node_id);
+}
+
+export function statusMessage(config: Pick<Config, 'node_id' | 'mqtt'>, status: Status): Outgoing {
+  return {
+    topic: topicsFor(config).status,
+    payload: JSON.stringify(statusSchema.parse(status)),
+    retain: true,
+  };
+}
+
+export function driveMessage(config: Pick<Config, 'node_id' | 'mqtt'>, state: DriveState): Outgoing {
+  return {
+    topic: topicsFor(config).drive(state.name),
+    payload: JSON.stringify(driveSchema.parse(state)),
+    retain: true,
+  };
+}
+
+/** The retained drive payload from its ledger record; `present` is asked of the system by the caller. */
+export function driveRecordMessage(
+  config: Config,
+  record: DriveRecord,
+  now: Date,
+  present: boolean,
+): Outgoing {
+  return driveMessage(config, driveState(record, config, now, present));
+}
+
+/** Events are never retained: a phone must not be told again about an old failure when it reconnects. */
+export function eventMessage(
+  config: Pick<Config, 'node_id' | 'mqtt'>,
+  event: {
+    event_type: EventType;
+    drive: string | null;
+    step?: string | null;
+    message?: string | null;
+    time?: string;
+  },
+): Outgoing {
+  const payload: OffsiteEvent = eventSchema.parse({
+    event_type: event.event_type,
+    drive: event.drive,
+    step: event.step ?? null,
+    message: event.message === undefined || event.message === null ? null : event.message.slice(0, 4000),
+    time: event.time ?? isoNow(),
+  });
+  return { topic: topicsFor(config).event, payload: JSON.stringify(payload), retain: false };
+}
+
+/**
+ * A drive's record as it is once this run is in the ledger. The run command
+ * records the run before the reporters hear of its end, but nothing here
+ * depends on that order: applying the outcome to a record that already holds
+ * it changes nothing.
+ */
+export function recordAfterRun(record: DriveRecord, outcome: RunEnded): DriveRecord {
+  const ended = isoNow(outcome.endedAt);
+  const ok = outcome.result !== 'failed';
+  return {
+    ...record,
+    last_run: ended,
+    last_result: outcome.result,
+    last_success: ok ? ended : record.last_success,
+    free_bytes: outcome.freeBytes ?? record.free_bytes,
+    size_bytes: outcome.sizeBytes ?? record.size_bytes,
+  };
+}
+
+/** The latest success of any of these records, or null. */
+export function latestSuccess(records: readonly Pick<DriveRecord, 'last_success'>[]): string | null {
+  let best: string | null = null;
+  for (const r of records)
+    if (r.last_success && (!best || Date.parse(r.last_success) > Date.parse(best))) best = r.last_success;
+  return best;
+}

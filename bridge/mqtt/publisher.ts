@@ -1,0 +1,156 @@
+/**
+ * The run's MQTT reporter: listens to the run's bus and keeps the contract
+ * (SPEC 4) up to date: the retained status (throttled to 2 a second during
+ * sync), the retained drive states, the events, and Home Assistant discovery.
+ * A broker that is down or refuses the login never holds the run up (see
+ * MqttLink): start() waits at most for one connection attempt, stop() a bounded time.
+ */
+import type { Config, Drive } from '../config.js';
+import { publishDiscovery } from '../homeassistant/publish.js';
+import { type DriveRecord, emptyRecord, Ledger } from '../ledger.js';
+import type { Logger } from '../log.js';
+import { isPresent } from '../presence.js';
+import type { Status } from '../protocol.js';
+import type { Bus } from '../run/bus.js';
+import type { RunEnded, RunEvents } from '../run/events.js';
+import { MqttLink } from './link.js';
+import {
+  driveRecordMessage,
+  eventMessage,
+  latestSuccess,
+  recordAfterRun,
+  statusMessage,
+} from './messages.js';
+import { RunStatus } from './run-status.js';
+import { Throttle } from './throttle.js';
+
+export interface MqttReporterDeps {
+  config: Config;
+  log: Logger;
+  ledger?: Pick<Ledger, 'drive'>;
+  clock?: { now(): Date };
+  /** is a drive plugged in (default: its by-uuid device or directory exists) */
+  present?: (drive: Drive) => boolean | Promise<boolean>;
+  /** a link of one's own (tests); default: one built from config.mqtt */
+  link?: MqttLink;
+  env?: NodeJS.ProcessEnv;
+  /** progress messages at most this often (default 500 ms: 2 a second) */
+  progressIntervalMs?: number;
+  /** how long start() waits for the first connection attempt (default 3 s) */
+  connectWaitMs?: number;
+  /** how long stop() waits for the final state to get out (default 5 s) */
+  flushMs?: number;
+}
+
+export class MqttReporter {
+  private readonly deps: MqttReporterDeps;
+  private readonly link: MqttLink;
+  private readonly ledger: Pick<Ledger, 'drive'>;
+  private readonly now: () => Date;
+  private readonly throttle: Throttle<Status>;
+  /** drive states waiting for a presence check; stop() waits for these, never for the broker */
+  private readonly preparing = new Set<Promise<unknown>>();
+  private run: RunStatus | null = null;
+  /** the drive of the run under way: its state says "present" whatever a slower check finds */
+  private activeDrive: string | null = null;
+
+  constructor(deps: MqttReporterDeps) {
+    this.deps = deps;
+    this.link =
+      deps.link ?? new MqttLink({ config: deps.config.mqtt, log: deps.log, role: 'run', env: deps.env });
+    this.ledger = deps.ledger ?? new Ledger(deps.config.state_dir);
+    const clock = deps.clock ?? { now: () => new Date() };
+    this.now = () => clock.now();
+    this.throttle = new Throttle<Status>(
+      deps.progressIntervalMs ?? 500,
+      (s) => this.send(statusMessage(this.deps.config, s)),
+      () => this.now().getTime(),
+    );
+  }
+
+  /** Connect in the background and republish what is retained: discovery and every drive's state. */
+  async start(): Promise<void> {
+    if (!this.link.enabled) return;
+    this.link.start();
+    // settles when the broker has it or the link stops; nothing waits for it
+    void publishDiscovery(this.link, this.deps.config, this.deps.log);
+    for (const drive of this.deps.config.drives)
+      this.prepare(this.publishDrive(drive, this.record(drive.name)));
+    // the run starts on a live connection when there is a broker; a dead one costs at most the connect timeout
+    await this.link.firstAttempt(this.deps.connectWaitMs ?? 3000);
+  }
+
+  attach(bus: Bus<RunEvents>): void {
+    const { config } = this.deps;
+    bus.on('run:start', (e) => {
+      this.run = new RunStatus(latestSuccess(config.drives.map((d) => this.record(d.name))));
+      this.activeDrive = e.drive;
+      this.throttle.now(this.run.started(e, this.now()));
+      this.publishEvent({ event_type: 'started', drive: e.drive, message: `backup onto ${e.drive} started` });
+      const drive = config.drives.find((d) => d.name === e.drive);
+      if (drive) this.prepare(this.publishDrive(drive, this.record(drive.name), true));
+    });
+    bus.on('step:start', (e) => {
+      if (this.run) this.throttle.now(this.run.step(e, this.now()));
+    });
+    bus.on('progress', (e) => {
+      if (this.run) this.throttle.offer(this.run.progress(e, this.now()));
+    });
+    bus.on('warning', (e) => this.run?.warning(e));
+    bus.on('run:end', (e) => this.ended(e));
+  }
+
+  /** A non-retained event (also for other parts of a run that have news). */
+  publishEvent(event: Parameters<typeof eventMessage>[1]): void {
+    this.send(eventMessage(this.deps.config, event));
+  }
+
+  /** Wait (bounded) for the final state to reach the broker, then disconnect. Never throws. */
+  async stop(): Promise<void> {
+    await Promise.allSettled([...this.preparing]);
+    await this.link.stop(this.deps.flushMs ?? 5000);
+  }
+
+  private ended(e: RunEnded): void {
+    const { config } = this.deps;
+    const run = this.run ?? new RunStatus(latestSuccess(config.drives.map((d) => this.record(d.name))));
+    this.throttle.now(run.ended(e, this.now()));
+    this.run = null;
+    this.activeDrive = null;
+    const ok = e.result !== 'failed';
+    this.publishEvent({
+      event_type: ok ? 'succeeded' : 'failed',
+      drive: e.drive,
+      step: e.step,
+      message: e.message,
+    });
+    const drive = config.drives.find((d) => d.name === e.drive);
+    if (drive) this.prepare(this.publishDrive(drive, recordAfterRun(this.record(drive.name), e)));
+  }
+
+  private record(name: string): DriveRecord {
+    try {
+      return this.ledger.drive(name);
+    } catch (e) {
+      this.deps.log.warn(`mqtt: cannot read the ledger for ${name}: ${(e as Error).message}`);
+      return emptyRecord(name);
+    }
+  }
+
+  private async publishDrive(drive: Drive, record: DriveRecord, present?: boolean): Promise<void> {
+    const here = present ?? (await (this.deps.present ?? isPresent)(drive));
+    // a check that started before this drive's run began must not say it is away
+    if (present === undefined && this.activeDrive === drive.name) return;
+    this.send(driveRecordMessage(this.deps.config, record, this.now(), here));
+  }
+
+  private send(msg: Parameters<MqttLink['publish']>[0]): void {
+    void this.link.publish(msg);
+  }
+
+  private prepare(p: Promise<unknown>): void {
+    const q = p.catch((e) => this.deps.log.warn(`mqtt: ${(e as Error).message}`));
+    this.preparing.add(q);
+    void q.finally(() => this.preparing.delete(q));
+  }
+}
