@@ -49,7 +49,7 @@ function toRegex(glob: string): string {
 }
 
 function escapeChar(c: string): string {
-  return /[.+^${}()|[\]\\/*?]/.test(c) ? `\\${c}` : c;
+  return /[.+^${}()|[\]\\*?]/.test(c) ? `\\${c}` : c;
 }
 
 export function excludeMatcher(patterns: readonly string[]): ExcludeMatcher {

@@ -52,7 +52,8 @@ export function problemFiles(stderr: string, roots: readonly string[]): { file: 
   for (const line of stderr.split('\n')) {
     if (!line || NOT_FILES.some((re) => re.test(line))) continue;
     const vanished = /^file has vanished: "(.*)"$/.exec(line);
-    const quoted = vanished ?? /^rsync: (?:\[\w+\] )?.*?"(.*?)"/.exec(line);
+    // the first non-empty quoted name (some messages quote twice: lsetxattr(""/path"",...))
+    const quoted = vanished ?? (line.startsWith('rsync: ') ? /"([^"]+)"/.exec(line) : null);
     if (!quoted) continue;
     const file = relative(unescapeRsync(quoted[1]!), roots);
     if (seen.has(file)) continue;
