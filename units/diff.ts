@@ -6,11 +6,21 @@
 
 type Op = { kind: ' ' | '-' | '+'; line: string };
 
+/** marks a last line without a newline: "x" and "x\n" are different lines, as for diff(1) */
+const NO_EOL = '\u0000';
+
 function splitLines(text: string): string[] {
   if (text === '') return [];
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
+  else lines[lines.length - 1] += NO_EOL;
   return lines;
+}
+
+function show(kind: string, line: string): string {
+  return line.endsWith(NO_EOL)
+    ? `${kind}${line.slice(0, -1)}\n\\ No newline at end of file`
+    : `${kind}${line}`;
 }
 
 function lcsOps(a: string[], b: string[]): Op[] {
@@ -38,15 +48,13 @@ function lcsOps(a: string[], b: string[]): Op[] {
 
 /**
  * `before`/`after` null: the file does not exist. Returns '' when nothing
- * differs. A missing final newline is marked like diff does.
+ * differs. A missing final newline is marked as diff(1) marks it.
  */
 export function unifiedDiff(path: string, before: string | null, after: string | null, context = 3): string {
   if (before === after) return '';
   const a = splitLines(before ?? '');
   const b = splitLines(after ?? '');
   const ops = lcsOps(a, b);
-  const noEol = (text: string | null, last: boolean) =>
-    last && text !== null && text !== '' && !text.endsWith('\n') ? '\n\\ No newline at end of file' : '';
   const out = [
     `--- ${before === null ? '/dev/null' : `a${path}`}`,
     `+++ ${after === null ? '/dev/null' : `b${path}`}`,
@@ -76,15 +84,7 @@ export function unifiedDiff(path: string, before: string | null, after: string |
     const aCount = hunk.filter((o) => o.kind !== '+').length;
     const bCount = hunk.filter((o) => o.kind !== '-').length;
     out.push(`@@ -${aCount ? aLine + 1 : aLine},${aCount} +${bCount ? bLine + 1 : bLine},${bCount} @@`);
-    let aSeen = aLine;
-    let bSeen = bLine;
-    for (const o of hunk) {
-      if (o.kind !== '+') aSeen++;
-      if (o.kind !== '-') bSeen++;
-      const lastA = o.kind !== '+' && aSeen === a.length;
-      const lastB = o.kind !== '-' && bSeen === b.length;
-      out.push(`${o.kind}${o.line}${o.kind === '+' ? noEol(after, lastB) : noEol(before, lastA)}`);
-    }
+    for (const o of hunk) out.push(show(o.kind, o.line));
     k = end;
   }
   return `${out.join('\n')}\n`;

@@ -42,10 +42,17 @@ export class Specifier {
 }
 export const INSTANCE = new Specifier('%i');
 
-/** ExecStart= and friends: "$" would expand a variable, so a literal one is "$$". */
+/**
+ * ExecStart= and friends. In the arguments "$" would expand a variable, so a
+ * literal one is "$$"; the program path itself is taken as it is.
+ */
 export function commandLine(args: ReadonlyArray<string | Specifier>): string {
   if (args.length === 0) throw new Error('an empty command line');
-  return args.map((a) => (a instanceof Specifier ? a.text : quoteWord(a).replace(/\$/g, '$$$$'))).join(' ');
+  return args
+    .map((a, i) =>
+      a instanceof Specifier ? a.text : i === 0 ? quoteWord(a) : quoteWord(a).replace(/\$/g, '$$$$'),
+    )
+    .join(' ');
 }
 
 /** Space-separated path lists (ReadWritePaths=, ...). */
