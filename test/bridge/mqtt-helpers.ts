@@ -5,7 +5,7 @@
  * logger that remembers what it said.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,9 @@ export async function spawnMosquitto(port: number, users?: Record<string, string
     writeFileSync(file, '');
     for (const [user, password] of Object.entries(users))
       execFileSync('mosquitto_passwd', ['-b', file, user, password]);
+    // mosquitto started as root reads its files as the `mosquitto` user
+    chmodSync(dir, 0o755);
+    chmodSync(file, 0o644);
     conf += `allow_anonymous false\npassword_file ${file}\n`;
   } else conf += 'allow_anonymous true\n';
   writeFileSync(join(dir, 'mosquitto.conf'), conf);
@@ -90,12 +93,16 @@ export function fixture(mqtt: Record<string, unknown>, extra: Record<string, unk
 
 export interface MemoryLog extends Logger {
   lines: string[];
-  /** lines containing `text` */
-  count(text: string): number;
+  /** lines containing `text` (a string) or matching it (a regular expression) */
+  count(text: string | RegExp): number;
 }
 
 export function memoryLog(): MemoryLog {
   const lines: string[] = [];
   const log = createLogger({ write: (_level, line) => lines.push(line), verbose: true, journal: false });
-  return Object.assign(log, { lines, count: (text: string) => lines.filter((l) => l.includes(text)).length });
+  return Object.assign(log, {
+    lines,
+    count: (text: string | RegExp) =>
+      lines.filter((l) => (typeof text === 'string' ? l.includes(text) : text.test(l))).length,
+  });
 }

@@ -1,0 +1,162 @@
+/**
+ * Discovery kept whole on a real mosquitto: republished when Home Assistant
+ * announces itself, and entities taken back when a drive leaves the
+ * configuration or the node is renamed.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { parseConfig } from '../../bridge/config.js';
+import { discoveryTopicFor } from '../../bridge/homeassistant/discovery.js';
+import { DiscoveryKeeper } from '../../bridge/homeassistant/keeper.js';
+import { publishDiscovery } from '../../bridge/homeassistant/publish.js';
+import { loadPublished, publishedFile } from '../../bridge/homeassistant/published.js';
+import { Ledger } from '../../bridge/ledger.js';
+import { MqttLink } from '../../bridge/mqtt/link.js';
+import { driveSchema, homeAssistantStatusTopic, topics } from '../../bridge/protocol.js';
+import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../bridge/mqtt-helpers.js';
+import { freePort, recorder } from '../helpers/broker.js';
+
+/** the retained messages on these topics, as a newcomer (Home Assistant after a restart) gets them */
+async function retained(url: string, topicsToRead: string[]): Promise<Map<string, string>> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  const got = new Map<string, string>();
+  client.on('message', (t, payload, packet) => packet.retain && got.set(t, payload.toString()));
+  await client.subscribeAsync([...topicsToRead, 'marker/keeper'], { qos: 1 });
+  const done = new Promise<void>((resolve) =>
+    client.on('message', (t) => t === 'marker/keeper' && resolve()),
+  );
+  await client.publishAsync('marker/keeper', 'x', { qos: 1 });
+  await done;
+  await client.endAsync();
+  return got;
+}
+
+async function publishWith(url: string, config: Parameters<typeof publishDiscovery>[1]): Promise<boolean> {
+  const link = new MqttLink({ config: { ...config.mqtt!, url }, log: memoryLog(), role: 'test' });
+  link.start();
+  const ok = await publishDiscovery(link, config, memoryLog());
+  await link.stop();
+  return ok;
+}
+
+describe('Home Assistant discovery kept whole', () => {
+  let broker: Mosquitto;
+  before(async () => {
+    broker = await spawnMosquitto(await freePort());
+  });
+  after(async () => {
+    await broker.stop();
+  });
+
+  it('republishes discovery and the drive states when Home Assistant comes online', async () => {
+    const fx = fixture({ url: broker.url, base_topic: 'birth', discovery_prefix: 'ha_birth' });
+    const ledger = new Ledger(fx.config.state_dir);
+    ledger.recordRun({
+      runId: 'r1',
+      drive: 'alpha',
+      result: 'success',
+      step: null,
+      message: 'ok',
+      startedAt: new Date(),
+      endedAt: new Date(),
+      exitCode: 0,
+      warnings: [],
+      bytes: 1,
+      freeBytes: 5_000,
+      sizeBytes: 10_000,
+      undoErrors: [],
+    });
+    const T = topics('birth', 'nas');
+    const discovery = discoveryTopicFor(fx.config);
+    const rec = await recorder(broker.url, [discovery, T.driveWildcard]);
+    const log = memoryLog();
+    const keeper = new DiscoveryKeeper({ config: fx.config, log, jitterMs: 0, present: () => true });
+    await keeper.start();
+    // at start it publishes once
+    await rec.waitFor((m) => m.topic === discovery);
+    await rec.waitFor((m) => m.topic === T.drive('beta'));
+    const before = rec.messages.length;
+
+    // Home Assistant restarts: its birth message
+    const ha = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    await ha.publishAsync(homeAssistantStatusTopic('ha_birth'), 'online', { qos: 1 });
+    await ha.endAsync();
+    await rec.waitFor((m) => m.topic === discovery && rec.messages.indexOf(m) >= before);
+    await rec.waitFor((m) => m.topic === T.drive('alpha') && rec.messages.indexOf(m) >= before);
+    await rec.waitFor((m) => m.topic === T.drive('beta') && rec.messages.indexOf(m) >= before);
+    const alpha = rec.messages.filter((m) => m.topic === T.drive('alpha')).at(-1)!;
+    const state = driveSchema.parse(JSON.parse(alpha.payload));
+    assert.equal(state.last_result, 'success');
+    assert.equal(state.free_bytes, 5_000);
+    assert.equal(state.present, true);
+    assert.equal(log.count('came online'), 1);
+
+    await keeper.stop();
+    await rec.close();
+    fx.cleanup();
+  });
+
+  it('takes back a removed drive: its components once with only `p`, then left out; its state cleared', async () => {
+    const fx = fixture({ url: broker.url, base_topic: 'removal', discovery_prefix: 'ha_removal' });
+    const T = topics('removal', 'nas');
+    const topic = discoveryTopicFor(fx.config);
+    assert.equal(await publishWith(broker.url, fx.config), true);
+    // the drive's retained state, as a run would have left it
+    const c = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    await c.publishAsync(T.drive('beta'), '{"name":"beta"}', { qos: 1, retain: true });
+    await c.endAsync();
+    assert.ok(Object.keys(loadPublished(fx.config.state_dir)!.components).includes('beta_age'));
+
+    const withoutBeta = { ...fx.config, drives: fx.config.drives.filter((d) => d.name !== 'beta') };
+    assert.equal(await publishWith(broker.url, withoutBeta), true);
+    let got = await retained(broker.url, [topic, T.drive('beta'), T.drive('alpha')]);
+    const cmps = JSON.parse(got.get(topic)!).cmps;
+    for (const key of ['last_success', 'age', 'last_result', 'plugged_in', 'overdue', 'free_space'])
+      assert.deepEqual(cmps[`beta_${key}`], {
+        p: key === 'plugged_in' || key === 'overdue' ? 'binary_sensor' : 'sensor',
+      });
+    assert.equal(cmps.alpha_age.device_class, 'duration');
+    assert.equal(got.has(T.drive('beta')), false, "the removed drive's retained state is gone");
+    assert.ok(
+      !Object.keys(loadPublished(fx.config.state_dir)!.components).some((k) => k.startsWith('beta_')),
+    );
+
+    // the next publish leaves it out
+    assert.equal(await publishWith(broker.url, withoutBeta), true);
+    got = await retained(broker.url, [topic]);
+    assert.ok(!Object.keys(JSON.parse(got.get(topic)!).cmps).some((k) => k.startsWith('beta_')));
+    fx.cleanup();
+  });
+
+  it('a renamed node leaves no stale device behind', async () => {
+    const fx = fixture({ url: broker.url, base_topic: 'rename', discovery_prefix: 'ha_rename' });
+    assert.equal(await publishWith(broker.url, fx.config), true);
+    const oldTopic = discoveryTopicFor(fx.config);
+    const renamed = parseConfig({
+      node_id: 'nas-new',
+      state_dir: fx.config.state_dir,
+      source: { path: fx.config.source.path },
+      drives: [{ name: 'alpha', directory: `${fx.dir}/alpha` }],
+      mqtt: { url: broker.url, base_topic: 'rename', discovery_prefix: 'ha_rename' },
+    });
+    assert.equal(await publishWith(broker.url, renamed), true);
+    const got = await retained(broker.url, [oldTopic, discoveryTopicFor(renamed)]);
+    assert.equal(got.has(oldTopic), false, 'the old device is cleared');
+    assert.ok(JSON.parse(got.get(discoveryTopicFor(renamed))!).cmps.alpha_age);
+    assert.equal(loadPublished(fx.config.state_dir)?.topic, discoveryTopicFor(renamed));
+    fx.cleanup();
+  });
+
+  it('remembers nothing when the discovery did not reach a broker, so the removal is sent again', async () => {
+    const fx = fixture({ url: `mqtt://127.0.0.1:${await freePort()}` });
+    const link = new MqttLink({ config: fx.config.mqtt, log: memoryLog(), role: 'test' });
+    link.start();
+    const pending = publishDiscovery(link, fx.config, memoryLog());
+    await link.stop(200);
+    assert.equal(await pending, false);
+    assert.equal(existsSync(publishedFile(fx.config.state_dir)), false);
+    fx.cleanup();
+  });
+});
