@@ -20,11 +20,9 @@ import {
   readlinkSync,
   realpathSync,
   renameSync,
-  rmSync,
   symlinkSync,
   unlinkSync,
 } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run } from '../exec.js';
 
@@ -119,7 +117,7 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
   for (const name of readdirSync(l.snapshots)) {
     const path = join(l.snapshots, name);
     if (name === STAGING || path === previous?.path) continue;
-    await rm(path, { recursive: true, force: true });
+    await removeTree(path);
     removed.push(path);
   }
   return removed;
@@ -149,6 +147,15 @@ export async function prepareResume(staging: string): Promise<number> {
 
 export function ensureSnapshotsDir(l: Layout): void {
   mkdirSync(l.snapshots, { recursive: true, mode: 0o755 });
+}
+
+/**
+ * Remove a copy. rm(1) rather than fs.rm: on a tree of hard links it is
+ * several times faster (measured, bench/run-overhead.ts), and it never
+ * crosses into another filesystem.
+ */
+export async function removeTree(path: string): Promise<void> {
+  await run('rm', ['-rf', '--one-file-system', '--', path], { timeoutMs: 6 * 3600_000 });
 }
 
 /** flush the filesystem, so the new copy is on disk before `current` names it */
@@ -195,14 +202,14 @@ export async function removePrevious(
     const removed: string[] = [];
     for (const name of previous.names) {
       const path = join(l.target, name);
-      await rm(path, { recursive: true, force: true });
+      await removeTree(path);
       removed.push(path);
     }
     return removed;
   }
   const path = previous.kind === 'current-dir' ? l.oldCurrent : previous.path;
   if (path === keep) return [];
-  await rm(path, { recursive: true, force: true });
+  await removeTree(path);
   return [path];
 }
 
@@ -215,6 +222,6 @@ export function currentTarget(l: Layout): string | null {
   }
 }
 
-export function removeStaging(l: Layout): void {
-  rmSync(l.staging, { recursive: true, force: true });
+export async function removeStaging(l: Layout): Promise<void> {
+  await removeTree(l.staging);
 }

@@ -169,7 +169,7 @@ export const sync: Step = {
       }
       case 'full': {
         // a partial copy that does not fit would only block the next run: free the space now
-        removeStaging(l);
+        await removeStaging(l);
         const line = r.stderr.split('\n').find((s) => NO_SPACE.test(s)) ?? r.lastStderrLine;
         throw new StepError(
           `target full: ${command} exited with code ${r.code} (${exitMeaning(r.code)}): ${line}; the previous copy is intact`,

@@ -4,7 +4,7 @@
  * `current` and drop the previous copy. A copy that fails verification is
  * never switched in: the previous `current` stays.
  */
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BorgCheckError, borgCheck } from '../rsync/borg.js';
 import { compareChecksums } from '../rsync/checksum.js';
@@ -54,13 +54,16 @@ export const verify: Step = {
     }
 
     const mismatches = await compareChecksums(source, l.staging, cmp.sample, ctx.signal);
-    if (mismatches.length)
+    if (mismatches.length) {
+      // same size and time: rsync's quick check would keep these on the next run, so drop them from the staging copy
+      for (const m of mismatches) rmSync(join(l.staging, m.file), { force: true });
       throw new StepError(
         `checksum mismatch in ${plural(mismatches.length, 'file')} of the copy: ${mismatches
           .slice(0, 5)
           .map((m) => m.file)
           .join(', ')}`,
       );
+    }
 
     try {
       const borg = await borgCheck(source, l.staging, config.verify.borg_check, { signal: ctx.signal });

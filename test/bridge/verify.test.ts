@@ -137,6 +137,11 @@ describe('verify', () => {
     assert.equal(outcome.result, 'failed');
     assert.equal(outcome.message, 'checksum mismatch in 1 file of the copy: data/nested/b.bin');
     assert.equal(listDir(target).includes('current'), false);
+
+    // the next run copies that file again (rsync's size+time check alone would keep it)
+    const next = await runWith(raw, () => {});
+    assert.equal(next.outcome.result, 'success', next.outcome.message);
+    assert.equal(readFileSync(join(target, 'current', 'data', 'nested', 'b.bin'))[1234], 7);
   });
 
   it('the checksum sample is checksum_sample files, a reproducible pick that differs between runs', async () => {
