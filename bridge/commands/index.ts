@@ -1,17 +1,21 @@
 /** Every `offsite` subcommand, in the order `offsite --help` lists them. */
 import { checkCommand } from './check.js';
 import type { Command } from './command.js';
+import { demoCommand } from './demo.js';
 import { installCommand } from './install.js';
 import { reportFailureCommand } from './report-failure.js';
+import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { uninstallCommand } from './uninstall.js';
 import { unitsCommand } from './units.js';
 
 export const commands: Command[] = [
+  runCommand,
   statusCommand,
   checkCommand,
   reportFailureCommand,
   installCommand,
   uninstallCommand,
   unitsCommand,
+  demoCommand,
 ];

@@ -1,6 +1,6 @@
 import { findDrive, loadConfig } from '../config.js';
 import { reportersFor } from '../run/reporters.js';
-import { runDrive } from '../run/run-drive.js';
+import { DriveBusyError, runDrive } from '../run/run-drive.js';
 import { type Command, UsageError } from './command.js';
 
 export const runCommand: Command = {
@@ -43,8 +43,20 @@ Example:
     const config = loadConfig(ctx.configFile);
     const drive = findDrive(config, name);
     if (!drive)
-      throw new UsageError(`no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ')})`);
-    const outcome = await runDrive(config, drive, { log: ctx.log, out: ctx.stdout, reporters: reportersFor(config, ctx.log) });
-    return outcome.exitCode;
+      throw new UsageError(
+        `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ')})`,
+      );
+    try {
+      const outcome = await runDrive(config, drive, {
+        log: ctx.log,
+        out: ctx.stdout,
+        reporters: reportersFor(config, ctx.log),
+      });
+      return outcome.exitCode;
+    } catch (e) {
+      if (!(e instanceof DriveBusyError)) throw e;
+      ctx.log.warn(e.message);
+      return e.exitCode;
+    }
   },
 };

@@ -4,9 +4,12 @@
  * finish before it returns the exit code. SIGTERM/SIGINT cancel the run, and
  * the undo walk still unmounts and closes.
  */
+import { join } from 'node:path';
+import { EXIT } from '../commands/command.js';
 import type { Config, Drive } from '../config.js';
-import type { Logger } from '../log.js';
 import { Ledger } from '../ledger.js';
+import { acquireLock, type HeldLock, type LockHolder } from '../lockfile.js';
+import type { Logger } from '../log.js';
 import { stepsFor } from '../steps/index.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
@@ -31,9 +34,50 @@ export interface RunDeps {
   steps?: readonly Step[];
 }
 
+/**
+ * One run per drive at a time: a second `offsite run alpha` (by hand, while
+ * systemd's is going) must not clear the first one's mount as "stale".
+ */
+async function driveLock(config: Config, drive: Drive): Promise<HeldLock | LockHolder | null> {
+  const busy = new AbortController();
+  let holder: LockHolder | null = null;
+  try {
+    return await acquireLock(join(config.state_dir, 'locks', `drive-${drive.name}.lock`), {
+      signal: busy.signal,
+      label: `offsite run ${drive.name}`,
+      onWait(h) {
+        holder = h;
+        busy.abort(new Error('busy'));
+      },
+    });
+  } catch {
+    return holder;
+  }
+}
+
+export class DriveBusyError extends Error {
+  override name = 'DriveBusyError';
+  readonly exitCode = EXIT.tempfail;
+}
+
 export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Promise<RunEnded> {
+  const lock = await driveLock(config, drive);
+  if (!lock || !('release' in lock))
+    throw new DriveBusyError(
+      `another run of drive "${drive.name}" is in progress${lock ? ` (pid ${lock.pid}, since ${lock.time})` : ''}`,
+    );
+  try {
+    return await runLocked(config, drive, deps);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(config: Config, drive: Drive, deps: RunDeps): Promise<RunEnded> {
   const { log } = deps;
-  const bus = new Bus<RunEvents>((event, e) => log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`));
+  const bus = new Bus<RunEvents>((event, e) =>
+    log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`),
+  );
   const ledger = new Ledger(config.state_dir);
   const runId = newRunId();
 
@@ -48,7 +92,9 @@ export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Pro
   });
   const reporters = deps.reporters ?? [];
   for (const r of reporters) r.attach(bus);
-  await Promise.all(reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${(e as Error).message}`))));
+  await Promise.all(
+    reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${(e as Error).message}`))),
+  );
 
   let currentStep = '';
   bus.on('step:start', (e) => {
@@ -86,7 +132,9 @@ export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Pro
     await bus.settle();
     return outcome;
   } finally {
-    await Promise.all(reporters.map((r) => r.stop?.().catch((e) => log.warn(`reporter stop: ${(e as Error).message}`))));
+    await Promise.all(
+      reporters.map((r) => r.stop?.().catch((e) => log.warn(`reporter stop: ${(e as Error).message}`))),
+    );
     await bus.settle();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -4,13 +4,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Result } from '../protocol.js';
-import { type RunContext, StepError, type Step } from '../steps/step.js';
+import { type RunContext, type Step, StepError } from '../steps/step.js';
 import type { RunEnded } from './events.js';
 
 export type RunOutcome = RunEnded;
 
 export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
 }
 
 function reasonOf(e: unknown): string {
@@ -36,7 +39,13 @@ export async function runSteps(steps: readonly Step[], ctx: RunContext): Promise
     try {
       await step.run(ctx);
       done.push(step);
-      bus.emit('step:done', { runId, drive: drive.name, step: step.name, time: new Date(), ms: Date.now() - t0 });
+      bus.emit('step:done', {
+        runId,
+        drive: drive.name,
+        step: step.name,
+        time: new Date(),
+        ms: Date.now() - t0,
+      });
     } catch (error) {
       failed = { step, error, started: true };
       break;

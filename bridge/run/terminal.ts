@@ -31,7 +31,12 @@ export function progressBar(percent: number, width = 30): string {
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
 }
 
-export function attachTerminal(bus: Bus<RunEvents>, log: Logger, out: NodeJS.WriteStream, now = () => Date.now()): void {
+export function attachTerminal(
+  bus: Bus<RunEvents>,
+  log: Logger,
+  out: NodeJS.WriteStream,
+  now = () => Date.now(),
+): void {
   const tty = Boolean(out.isTTY);
   let lastLine = 0;
   let barShown = false;
@@ -54,12 +59,17 @@ export function attachTerminal(bus: Bus<RunEvents>, log: Logger, out: NodeJS.Wri
   bus.on('step:start', () => clearBar());
   bus.on('warning', (w) => {
     clearBar();
-    log.warn(`${w.drive}: ${w.step}: ${w.message}${w.files.length ? `\n  ${w.files.slice(0, 20).join('\n  ')}` : ''}`);
+    log.warn(
+      `${w.drive}: ${w.step}: ${w.message}${w.files.length ? `\n  ${w.files.slice(0, 20).join('\n  ')}` : ''}`,
+    );
   });
   bus.on('run:end', (r) => {
     clearBar();
     const took = formatDuration((r.endedAt.getTime() - r.startedAt.getTime()) / 1000);
     if (r.result === 'failed') log.error(`${r.drive}: FAILED at ${r.step}: ${r.message} (after ${took})`);
-    else log.info(`${r.drive}: ${r.result === 'warning' ? 'done with warnings' : 'done'} in ${took}: safe to remove`);
+    else
+      log.info(
+        `${r.drive}: ${r.result === 'warning' ? 'done with warnings' : 'done'} in ${took}: safe to remove`,
+      );
   });
 }

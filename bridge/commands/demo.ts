@@ -1,0 +1,116 @@
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LedAgent } from '../../led-agent/agent.js';
+import { drivers } from '../../led-agent/drivers/index.js';
+import { parseConfig } from '../config.js';
+import { watchAsHomeAssistant } from '../demo/home-assistant-view.js';
+import { writeSampleSource } from '../demo/sample.js';
+import { startEmbeddedBroker } from '../embedded-broker.js';
+import { Ledger } from '../ledger.js';
+import { reportersFor } from '../run/reporters.js';
+import { runDrive } from '../run/run-drive.js';
+import { formatBytes } from '../run/terminal.js';
+import { type Command, EXIT } from './command.js';
+import { statusReport, statusTable } from './status.js';
+
+export const demoCommand: Command = {
+  name: 'demo',
+  usage: '',
+  summary: 'the whole flow on temporary directories: embedded broker, terminal LED, no root, no hardware',
+  help: `
+Shows what offsite does without touching a drive. In a temporary directory it
+makes a small "family backup" (photos, documents, awkward file names, a
+symlink) and two drives, alpha and bravo, as plain directories. It starts an
+embedded MQTT broker on 127.0.0.1 (or uses --broker), the LED agent with the
+terminal as its LED, and a subscriber that prints what Home Assistant would
+show. Then it backs up onto alpha, changes a few files, backs up onto bravo
+(unchanged files are hard-linked, so the second copy is quick), and prints
+offsite status.
+
+Options:
+  --broker URL   use this MQTT broker instead of the embedded one
+  --keep         keep the temporary directory (its path is printed)
+  --files N      how many photos to make (default 400)
+`,
+  options: {
+    broker: { type: 'string' },
+    keep: { type: 'boolean' },
+    files: { type: 'string' },
+  },
+  async run(ctx) {
+    const say = (line = '') => ctx.stdout.write(`${line}\n`);
+    const dir = mkdtempSync(join(tmpdir(), 'offsite-demo-'));
+    const files = Number(ctx.values.files ?? 400);
+    const sample = writeSampleSource(join(dir, 'source'), Number.isFinite(files) && files > 0 ? files : 400);
+    for (const d of ['alpha', 'bravo']) mkdirSync(join(dir, 'drives', d), { recursive: true });
+
+    const broker = ctx.values.broker ? null : await startEmbeddedBroker(0);
+    const url = (ctx.values.broker as string | undefined) ?? `mqtt://127.0.0.1:${broker!.port}`;
+    const config = parseConfig(
+      {
+        node_id: 'demo',
+        state_dir: join(dir, 'state'),
+        source: { path: join(dir, 'source') },
+        drives: [
+          { name: 'alpha', directory: join(dir, 'drives', 'alpha') },
+          { name: 'bravo', directory: join(dir, 'drives', 'bravo') },
+        ],
+        mqtt: { url },
+        led: { driver: 'console' },
+      },
+      '(demo)',
+    );
+
+    say(`offsite demo in ${dir}`);
+    say(`  source: ${sample.files} files, ${formatBytes(sample.bytes)}; drives: alpha, bravo (directories)`);
+    say(`  MQTT: ${broker ? `embedded broker at ${url}` : url}; LED: this terminal`);
+    say();
+
+    const stopHa = await watchAsHomeAssistant(config, (line) => say(line));
+    const led = new LedAgent({
+      config,
+      driver: await drivers.console(config.led, {
+        file: config.file,
+        log: ctx.log,
+        clock: (await import('../../led-agent/clock.js')).systemClock,
+      }),
+    });
+    await led.start();
+
+    let code: number = EXIT.ok;
+    try {
+      for (const [i, name] of ['alpha', 'bravo'].entries()) {
+        if (i > 0) {
+          appendFileSync(
+            join(dir, 'source', 'documents', 'recettes de grand-mère.txt'),
+            '\nTarte Tatin: ...\n',
+          );
+          say();
+          say('A week later: a recipe was added. Plug in the other drive:');
+        } else {
+          say('Plug in drive alpha:');
+        }
+        const drive = config.drives.find((d) => d.name === name)!;
+        const outcome = await runDrive(config, drive, {
+          log: ctx.log,
+          out: ctx.stdout,
+          reporters: reportersFor(config, ctx.log),
+        });
+        await new Promise((r) => setTimeout(r, 300)); // let the LED and HA lines arrive before the next paragraph
+        if (outcome.exitCode !== 0) code = outcome.exitCode;
+      }
+      say();
+      say(statusTable(await statusReport(config, new Ledger(config.state_dir), new Date())));
+      say(`Each drive now holds <drive>/current, a complete copy; see ${join(dir, 'drives')}.`);
+      say('On a NAS: offsite prepare-drive, then offsite install (docs/setup.md).');
+    } finally {
+      await led.stop();
+      await stopHa();
+      await broker?.close();
+      if (ctx.values.keep) say(`kept ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
+    }
+    return code;
+  },
+};
