@@ -137,7 +137,12 @@ export function isOverdue(record: DriveRecord, overdueAfterDays: number, now: Da
 }
 
 /** The retained `<root>/drive/<name>` payload. */
-export function driveState(record: DriveRecord, config: Pick<Config, 'overdue_after_days'>, now: Date, present: boolean): DriveState {
+export function driveState(
+  record: DriveRecord,
+  config: Pick<Config, 'overdue_after_days'>,
+  now: Date,
+  present: boolean,
+): DriveState {
   const age = ageDays(record, now);
   return driveSchema.parse({
     name: record.name,

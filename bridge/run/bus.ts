@@ -15,8 +15,8 @@ export class Bus<Events extends { [K in keyof Events]: unknown }> {
   }
 
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
+    const set = this.listeners.get(event) ?? new Set();
+    this.listeners.set(event, set);
     set.add(listener as Listener<never>);
     return () => set.delete(listener as Listener<never>);
   }

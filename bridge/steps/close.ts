@@ -11,6 +11,7 @@ export const close: Step = {
     const { drive } = ctx;
     if (drive.kind !== 'luks') return;
     await closeMapping(drive.mapper);
-    if (existsSync(mapperPath(drive.mapper))) throw new StepError(`${mapperPath(drive.mapper)} is still open`);
+    if (existsSync(mapperPath(drive.mapper)))
+      throw new StepError(`${mapperPath(drive.mapper)} is still open`);
   },
 };

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { deviceByUuid, mapperPath, mountAt, probeType } from '../mounts.js';
 import { EXIT } from '../commands/command.js';
+import { deviceByUuid, mapperPath, mountAt, probeType } from '../mounts.js';
 import { checkMarker } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';
 import { closeMapping, unmountAll } from './teardown.js';
@@ -16,11 +16,15 @@ function absent(message: string): StepError {
  */
 async function clearStale(ctx: RunContext, mountPoint: string, mapper: string | null): Promise<void> {
   if (mountAt(mountPoint)) {
-    ctx.log.warn(`${ctx.drive.name}: ${mountPoint} is still mounted from an earlier run; unmounting it first`);
+    ctx.log.warn(
+      `${ctx.drive.name}: ${mountPoint} is still mounted from an earlier run; unmounting it first`,
+    );
     await unmountAll(mountPoint, { lazy: true });
   }
   if (mapper && existsSync(mapperPath(mapper))) {
-    ctx.log.warn(`${ctx.drive.name}: ${mapperPath(mapper)} is still open from an earlier run; closing it first`);
+    ctx.log.warn(
+      `${ctx.drive.name}: ${mapperPath(mapper)} is still open from an earlier run; closing it first`,
+    );
     await closeMapping(mapper);
   }
 }
@@ -42,7 +46,9 @@ export const identify: Step = {
     if (!device) throw absent(`drive "${drive.name}" (UUID ${uuid}) is not plugged in`);
     const type = await probeType(device);
     if (drive.kind === 'luks' && type !== 'crypto_LUKS')
-      throw new StepError(`${device} (UUID ${uuid}) is not a LUKS container (blkid says ${type ?? 'nothing'})`);
+      throw new StepError(
+        `${device} (UUID ${uuid}) is not a LUKS container (blkid says ${type ?? 'nothing'})`,
+      );
     ctx.facts.device = device;
     await clearStale(ctx, drive.mountPoint, drive.kind === 'luks' ? drive.mapper : null);
   },

@@ -29,7 +29,9 @@ export function readMarker(root: string): Marker | null {
     if (typeof m.drive !== 'string') throw new Error('no "drive" field');
     return m;
   } catch (e) {
-    throw new StepError(`the marker ${file} is unreadable (${(e as Error).message}): refusing to write to an unknown drive`);
+    throw new StepError(
+      `the marker ${file} is unreadable (${(e as Error).message}): refusing to write to an unknown drive`,
+    );
   }
 }
 
@@ -54,6 +56,8 @@ export function checkMarker(root: string, drive: string, enrolIfMissing: boolean
     );
   }
   if (marker.drive !== drive) {
-    throw new StepError(`wrong drive: its marker names drive "${marker.drive}", not "${drive}"; nothing was written`);
+    throw new StepError(
+      `wrong drive: its marker names drive "${marker.drive}", not "${drive}"; nothing was written`,
+    );
   }
 }

@@ -15,12 +15,19 @@ export const mount: Step = {
     const device = drive.kind === 'luks' ? ctx.facts.mapperDevice : ctx.facts.device;
     if (!device) throw new StepError('no device to mount (identify/unlock did not run)');
     mkdirSync(drive.mountPoint, { recursive: true, mode: 0o755 });
-    if (mountAt(drive.mountPoint)) throw new StepError(`${drive.mountPoint} is already mounted by something else`);
-    await run('mount', ['-o', drive.mountOptions, device, drive.mountPoint], { timeoutMs: 120_000 }).catch((e) => {
-      throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${(e as Error).message}`, { cause: e });
-    });
+    if (mountAt(drive.mountPoint))
+      throw new StepError(`${drive.mountPoint} is already mounted by something else`);
+    await run('mount', ['-o', drive.mountOptions, device, drive.mountPoint], { timeoutMs: 120_000 }).catch(
+      (e) => {
+        throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      },
+    );
     if (!mountAt(drive.mountPoint))
-      throw new StepError(`${drive.mountPoint} is not a mount point after mounting: refusing to write to the bare directory`);
+      throw new StepError(
+        `${drive.mountPoint} is not a mount point after mounting: refusing to write to the bare directory`,
+      );
     // prepare-drive writes the marker of an encrypted drive; a plain filesystem is enrolled by its first run
     checkMarker(drive.mountPoint, drive.name, drive.kind === 'filesystem');
     ctx.facts.target = drive.mountPoint;

@@ -5,13 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { escape } from '../../units/escape.js';
+import { systemdEscape } from '../../units/escape.js';
 import { run } from '../exec.js';
 import { mapperPath, mountAt } from '../mounts.js';
 import { StepError } from './step.js';
 
 export function cryptsetupUnit(mapper: string): string {
-  return `systemd-cryptsetup@${escape(mapper)}.service`;
+  return `systemd-cryptsetup@${systemdEscape(mapper)}.service`;
 }
 
 export async function waitUntil(pred: () => boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
@@ -28,7 +28,10 @@ export async function waitUntil(pred: () => boolean, timeoutMs: number, stepMs =
  * keeps failing (a pulled drive, a busy shell), detach it lazily rather than
  * leave a stale mount that breaks the next plug.
  */
-export async function unmountAll(mountPoint: string, opts: { lazy: boolean; tries?: number }): Promise<boolean> {
+export async function unmountAll(
+  mountPoint: string,
+  opts: { lazy: boolean; tries?: number },
+): Promise<boolean> {
   if (!mountAt(mountPoint)) return false;
   const tries = opts.tries ?? 3;
   let lastError = '';
@@ -41,7 +44,8 @@ export async function unmountAll(mountPoint: string, opts: { lazy: boolean; trie
     }
   }
   if (mountAt(mountPoint) && opts.lazy) await run('umount', ['-l', mountPoint], { okCodes: [0, 32] });
-  if (mountAt(mountPoint)) throw new StepError(`${mountPoint} is still mounted: ${lastError || 'umount did not detach it'}`);
+  if (mountAt(mountPoint))
+    throw new StepError(`${mountPoint} is still mounted: ${lastError || 'umount did not detach it'}`);
   return true;
 }
 
@@ -66,6 +70,9 @@ export async function closeMapping(mapper: string): Promise<boolean> {
       problems.push((e as Error).message);
     }
   }
-  if (existsSync(dev)) throw new StepError(`the LUKS mapping ${dev} is still open: ${problems.join('; ') || 'it did not go away'}`);
+  if (existsSync(dev))
+    throw new StepError(
+      `the LUKS mapping ${dev} is still open: ${problems.join('; ') || 'it did not go away'}`,
+    );
   return true;
 }

@@ -20,7 +20,9 @@ export const unlock: Step = {
     try {
       await run('systemctl', ['start', unit], { timeoutMs: 120_000, signal: ctx.signal });
     } catch (e) {
-      throw new StepError(`could not unlock: ${(e as Error).message} (see journalctl -u '${unit}')`, { cause: e });
+      throw new StepError(`could not unlock: ${(e as Error).message} (see journalctl -u '${unit}')`, {
+        cause: e,
+      });
     }
     const dev = mapperPath(drive.mapper);
     if (!(await waitUntil(() => existsSync(dev), 10_000)))

@@ -50,7 +50,11 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
         assert.equal(mountAt(ctx.facts.target!)?.source, img.device);
       },
     };
-    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, look, unmount] });
+    const r = await runDrive(c, c.drives[0]!, {
+      log: silentLogger(),
+      out,
+      steps: [identify, mount, look, unmount],
+    });
     assert.equal(r.result, 'success', r.message);
     assert.deepEqual(seenMounted, [true]);
     assert.equal(mountAt(join(base, 'mnt')), null);
@@ -66,7 +70,11 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     const c = config();
     mkdirSync(join(base, 'mnt'), { recursive: true });
     execFileSync('mount', [img.device, join(base, 'mnt')]);
-    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] });
+    const r = await runDrive(c, c.drives[0]!, {
+      log: silentLogger(),
+      out,
+      steps: [identify, mount, unmount],
+    });
     assert.equal(r.result, 'success', r.message);
     assert.equal(mountAt(join(base, 'mnt')), null);
   });
@@ -84,7 +92,11 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
         wrote.push('sync ran');
       },
     };
-    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, write, unmount] });
+    const r = await runDrive(c, c.drives[0]!, {
+      log: silentLogger(),
+      out,
+      steps: [identify, mount, write, unmount],
+    });
     assert.equal(r.result, 'failed');
     assert.equal(r.step, 'mount');
     assert.match(r.message, /wrong drive: its marker names drive "bravo"/);
@@ -99,9 +111,15 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     const c = parseConfig({
       state_dir: join(base, 'state'),
       source: { path: join(base, 'src') },
-      drives: [{ name: 'gone', uuid: '00000000-1111-2222-3333-444444444444', mount_point: join(base, 'gone') }],
+      drives: [
+        { name: 'gone', uuid: '00000000-1111-2222-3333-444444444444', mount_point: join(base, 'gone') },
+      ],
     });
-    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] });
+    const r = await runDrive(c, c.drives[0]!, {
+      log: silentLogger(),
+      out,
+      steps: [identify, mount, unmount],
+    });
     assert.equal(r.exitCode, 75);
     assert.equal(r.step, 'identify');
     assert.match(r.message, /not plugged in/);
@@ -112,9 +130,15 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     const c = parseConfig({
       state_dir: join(base, 'state'),
       source: { path: join(base, 'src') },
-      drives: [{ name: 'alpha', luks_uuid: img.uuid, key_file: join(base, 'key'), mount_point: join(base, 'mnt') }],
+      drives: [
+        { name: 'alpha', luks_uuid: img.uuid, key_file: join(base, 'key'), mount_point: join(base, 'mnt') },
+      ],
     });
-    const r = await runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] });
+    const r = await runDrive(c, c.drives[0]!, {
+      log: silentLogger(),
+      out,
+      steps: [identify, mount, unmount],
+    });
     assert.equal(r.result, 'failed');
     assert.equal(r.step, 'identify');
     assert.match(r.message, /is not a LUKS container \(blkid says ext4\)/);

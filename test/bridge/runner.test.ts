@@ -68,7 +68,10 @@ describe('the step runner', () => {
   it('stops at the first failure and undoes the failing step and those before it, newest first', async () => {
     const { ctx, seen } = context();
     const did: string[] = [];
-    const out = await runSteps([step('a', did), step('b', did), step('c', did, { fail: new Error('disk on fire') }), step('d', did)], ctx);
+    const out = await runSteps(
+      [step('a', did), step('b', did), step('c', did, { fail: new Error('disk on fire') }), step('d', did)],
+      ctx,
+    );
     assert.deepEqual(did, ['run a', 'run b', 'run c', 'undo c', 'undo b', 'undo a']);
     assert.equal(out.result, 'failed');
     assert.equal(out.step, 'c');
@@ -80,7 +83,10 @@ describe('the step runner', () => {
   it('keeps walking the undos when one of them fails, and says so', async () => {
     const { ctx } = context();
     const did: string[] = [];
-    const out = await runSteps([step('a', did), step('b', did, { undoFails: true }), step('c', did, { fail: new Error('no') })], ctx);
+    const out = await runSteps(
+      [step('a', did), step('b', did, { undoFails: true }), step('c', did, { fail: new Error('no') })],
+      ctx,
+    );
     assert.deepEqual(did, ['run a', 'run b', 'run c', 'undo c', 'undo b', 'undo a']);
     assert.deepEqual(out.undoErrors, ['undo of b failed: cannot undo b']);
     assert.match(out.message, /^no \(and: undo of b failed/);
@@ -88,7 +94,10 @@ describe('the step runner', () => {
 
   it('passes a step error exit code through (75: the drive was never there)', async () => {
     const { ctx } = context();
-    const out = await runSteps([step('identify', [], { fail: new StepError('not plugged in', { exitCode: 75 }) })], ctx);
+    const out = await runSteps(
+      [step('identify', [], { fail: new StepError('not plugged in', { exitCode: 75 }) })],
+      ctx,
+    );
     assert.equal(out.exitCode, 75);
     assert.equal(out.step, 'identify');
   });
