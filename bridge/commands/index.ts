@@ -1,8 +1,10 @@
 /** Every `offsite` subcommand, in the order `offsite --help` lists them. */
 import { checkCommand } from './check.js';
+import { cleanupCommand } from './cleanup.js';
 import type { Command } from './command.js';
 import { demoCommand } from './demo.js';
 import { installCommand } from './install.js';
+import { prepareDriveCommand } from './prepare-drive.js';
 import { reportFailureCommand } from './report-failure.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -17,5 +19,7 @@ export const commands: Command[] = [
   installCommand,
   uninstallCommand,
   unitsCommand,
+  prepareDriveCommand,
+  cleanupCommand,
   demoCommand,
 ];
