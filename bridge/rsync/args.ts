@@ -8,6 +8,8 @@ export interface RsyncPlan {
   /** the previous complete copy: unchanged files are hard-linked from it */
   linkDest: string | null;
   exclude: readonly string[];
+  /** the user's own options (source.rsync_args), e.g. --bwlimit */
+  extra?: readonly string[];
 }
 
 export function rsyncArgs(plan: RsyncPlan): string[] {
@@ -20,6 +22,9 @@ export function rsyncArgs(plan: RsyncPlan): string[] {
     // ids as numbers: the drive may be read on a machine with other users
     '--numeric-ids',
     '--delete',
+    // compare times to the nanosecond: a file rewritten within the same second at the same size
+    // would otherwise be taken as unchanged (and hard-linked from the previous copy, stale)
+    '--modify-window=-1',
     // the whole file list first: a percent and ETA that do not jump back, and -H
     // sees every link of a file before it transfers it
     '--no-inc-recursive',
@@ -29,6 +34,7 @@ export function rsyncArgs(plan: RsyncPlan): string[] {
   ];
   if (plan.linkDest) args.push(`--link-dest=${plan.linkDest}`);
   for (const pattern of plan.exclude) args.push(`--exclude=${pattern}`);
+  args.push(...(plan.extra ?? []));
   // the trailing slash copies the directory's contents, not the directory itself
   args.push(
     '--',

@@ -23,7 +23,7 @@ import {
   symlinkSync,
   unlinkSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { run } from '../exec.js';
 
 export const CURRENT = 'current';
@@ -90,8 +90,9 @@ export function findPrevious(
     try {
       const path = realpathSync(l.current);
       // only a copy of ours is ever linked from or removed: not whatever a hand-made link names
+      // kept in the layout's own spelling: the target may be reached through a symlink
       if (dirname(path) === realpathSync(l.snapshots) && lstatSync(path).isDirectory())
-        return { kind: 'snapshot', path };
+        return { kind: 'snapshot', path: join(l.snapshots, basename(path)) };
     } catch {}
   } else if (cur?.isDirectory()) {
     return { kind: 'current-dir', path: l.current };
@@ -116,7 +117,7 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
   if (!existsSync(l.snapshots)) return removed;
   for (const name of readdirSync(l.snapshots)) {
     const path = join(l.snapshots, name);
-    if (name === STAGING || path === previous?.path) continue;
+    if (name === STAGING || (previous && previous.kind !== 'root' && path === previous.path)) continue;
     await removeTree(path);
     removed.push(path);
   }

@@ -136,6 +136,7 @@ export const sync: Step = {
         staging: l.staging,
         linkDest: previous?.path ?? null,
         exclude: config.source.exclude,
+        extra: config.source.rsync_args,
       }),
     ];
     log.debug(`${drive.name}: ${argv.join(' ')}`);

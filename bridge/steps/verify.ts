@@ -31,6 +31,11 @@ export const verify: Step = {
       throw new StepError(`there is no new copy to verify in ${l.staging} (sync did not run)`);
     const source = config.source.path;
 
+    const cancelled = (e: unknown): never => {
+      if (ctx.signal.aborted)
+        throw new StepError('cancelled during verify; the previous copy is intact', { cause: e });
+      throw e;
+    };
     const cmp = await compareTrees(source, l.staging, {
       exclude: excludeMatcher(config.source.exclude),
       skip: session.skipped,
@@ -39,7 +44,7 @@ export const verify: Step = {
       seed: ctx.runId,
       signal: ctx.signal,
       changedSince: session.startedAt,
-    });
+    }).catch(cancelled);
     if (cmp.differenceCount) {
       const more =
         cmp.differenceCount > cmp.differences.length
@@ -53,7 +58,7 @@ export const verify: Step = {
       );
     }
 
-    const mismatches = await compareChecksums(source, l.staging, cmp.sample, ctx.signal);
+    const mismatches = await compareChecksums(source, l.staging, cmp.sample, ctx.signal).catch(cancelled);
     if (mismatches.length) {
       // same size and time: rsync's quick check would keep these on the next run, so drop them from the staging copy
       for (const m of mismatches) rmSync(join(l.staging, m.file), { force: true });
@@ -72,7 +77,7 @@ export const verify: Step = {
       );
     } catch (e) {
       if (e instanceof BorgCheckError) throw new StepError(e.message, { cause: e });
-      throw e;
+      cancelled(e);
     }
 
     const snapshot = await switchCurrent(l, ctx.runId, session.previous);

@@ -9,6 +9,7 @@ import {
   realpathSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -174,6 +175,33 @@ describe('sync and verify', () => {
     assert.deepEqual(warnings[0]!.files, ['zz-late (vanished during the copy)']);
     assert.match(warnings[0]!.message, /exit 24/);
     assert.equal(statSync(join(target, 'current', 'b-middle')).size, 1_000_000);
+  });
+
+  it('a file rewritten within the same second at the same size is copied again, not linked stale', async () => {
+    const { src, target, raw } = setup();
+    writeFileSync(join(src, 'nonce'), 'aaaa');
+    execFileSync('touch', ['-d', '2024-01-01 00:00:00.100000000', join(src, 'nonce')]);
+    assert.equal((await copy(raw)).outcome.result, 'success');
+    writeFileSync(join(src, 'nonce'), 'bbbb');
+    execFileSync('touch', ['-d', '2024-01-01 00:00:00.900000000', join(src, 'nonce')]);
+    const second = await copy(raw);
+    assert.equal(second.outcome.result, 'success', second.outcome.message);
+    assert.equal(readFileSync(join(target, 'current', 'nonce'), 'utf8'), 'bbbb');
+  });
+
+  it('a drive directory reached through a symlink keeps its current copy across runs', async () => {
+    const { dir, src, target, raw } = setup();
+    writeFileSync(join(src, 'f'), 'one');
+    const via = join(dir, 'via-link');
+    symlinkSync(target, via);
+    const viaRaw = { ...raw, drives: [{ name: 'alpha', directory: via }] };
+    const first = await copy(viaRaw);
+    assert.equal(first.outcome.result, 'success', first.outcome.message);
+    writeFileSync(join(src, 'f'), 'two');
+    const second = await copy(viaRaw);
+    assert.equal(second.outcome.result, 'success', second.outcome.message);
+    assert.equal(readFileSync(join(target, 'current', 'f'), 'utf8'), 'two');
+    assert.deepEqual(listDir(join(target, 'snapshots')), [second.ctx.runId]);
   });
 
   it('waits for the source lock held by another run, then copies', async () => {
