@@ -3,6 +3,7 @@ import { checkCommand } from './check.js';
 import { cleanupCommand } from './cleanup.js';
 import type { Command } from './command.js';
 import { demoCommand } from './demo.js';
+import { doctorCommand } from './doctor.js';
 import { installCommand } from './install.js';
 import { prepareDriveCommand } from './prepare-drive.js';
 import { reportFailureCommand } from './report-failure.js';
@@ -21,5 +22,6 @@ export const commands: Command[] = [
   unitsCommand,
   prepareDriveCommand,
   cleanupCommand,
+  doctorCommand,
   demoCommand,
 ];

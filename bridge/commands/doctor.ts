@@ -1,0 +1,38 @@
+import { PATHS_HELP, pathOptions, pathsOf, rootOf, rootOption } from '../../units/cli-options.js';
+import { doctor } from '../../units/doctor.js';
+import { loadConfig } from '../config.js';
+import { type Command, EXIT } from './command.js';
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  usage: '',
+  summary: 'check everything a backup needs and print what to fix',
+  options: { ...rootOption, ...pathOptions },
+  help: `
+Checks, and prints each problem with the command that fixes it:
+
+  key files        each LUKS drive's key file exists, mode 0400 or 0600, owned by root
+  header backups   <state_dir>/headers/<drive>.luksheader exists for each LUKS drive
+  installed units  units, links, crypttab and fstab agree with the configuration
+  programs         rsync, mount, cryptsetup (LUKS drives), the lock command (e.g. borg)
+  source           source.path is a readable directory
+  MQTT broker      connects (with mqtt.username / password_file)
+  SMTP server      answers EHLO (and accepts the login, when configured)
+  LED              the BlinkStick is plugged in, or the sysfs LED is there
+
+Exit codes: 0 all good, 1 a problem was found, 2 configuration error.
+
+Options:
+  --root DIR     check an installation under DIR instead of /${PATHS_HELP}
+`,
+  async run(ctx) {
+    const config = loadConfig(ctx.configFile);
+    const findings = await doctor({ config, root: rootOf(ctx), paths: pathsOf(ctx), timeoutMs: 5000 });
+    for (const f of findings) {
+      ctx.stdout.write(f.ok ? `ok    ${f.what}\n` : `FAIL  ${f.what}\n      fix: ${f.fix}\n`);
+    }
+    const problems = findings.filter((f) => !f.ok).length;
+    ctx.stdout.write(problems ? `\n${problems} problem(s)\n` : '\nall good\n');
+    return problems ? EXIT.failed : EXIT.ok;
+  },
+};

@@ -1,0 +1,263 @@
+/**
+ * `offsite doctor`: everything a run needs, checked, each problem with the
+ * command that fixes it. Checks are data: a name and a function returning
+ * findings. Adding a check is one entry in CHECKS.
+ */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import mqtt from 'mqtt';
+import nodemailer from 'nodemailer';
+import { type Config, readSecret } from '../bridge/config.js';
+import { which } from '../bridge/exec.js';
+import { BLINKSTICK } from '../led-agent/drivers/blinkstick.js';
+import { plan } from './generate.js';
+import { planInstall, readManifest } from './install.js';
+import type { InstallPaths } from './paths.js';
+import { headerFileFor } from './prepare/prepare.js';
+
+export interface Finding {
+  ok: boolean;
+  what: string;
+  /** the command (or action) that fixes it */
+  fix?: string;
+}
+
+export interface DoctorContext {
+  config: Config;
+  root: string;
+  /** paths to generate units for when nothing is installed yet */
+  paths: InstallPaths;
+  timeoutMs: number;
+}
+
+export interface Check {
+  name: string;
+  run(ctx: DoctorContext): Promise<Finding[]>;
+}
+
+const ok = (what: string): Finding => ({ ok: true, what });
+const problem = (what: string, fix: string): Finding => ({ ok: false, what, fix });
+const rootFlag = (ctx: DoctorContext) => (ctx.root === '/' ? '' : ` --root ${ctx.root}`);
+
+const keyFiles: Check = {
+  name: 'key files',
+  async run({ config }) {
+    const out: Finding[] = [];
+    for (const d of config.drives) {
+      if (d.kind !== 'luks') continue;
+      if (!existsSync(d.keyFile)) {
+        out.push(
+          problem(
+            `drive ${d.name}: the key file ${d.keyFile} is missing`,
+            `restore ${d.keyFile} from your copy (mode 0400, owner root)`,
+          ),
+        );
+        continue;
+      }
+      const st = statSync(d.keyFile);
+      const mode = st.mode & 0o777;
+      if (st.uid !== 0 || (mode !== 0o400 && mode !== 0o600))
+        out.push(
+          problem(
+            `drive ${d.name}: ${d.keyFile} is mode ${mode.toString(8).padStart(4, '0')}, owner uid ${st.uid} (anyone who reads it can open the drive)`,
+            `chown root:root ${d.keyFile} && chmod 0400 ${d.keyFile}`,
+          ),
+        );
+      else
+        out.push(ok(`drive ${d.name}: key file ${d.keyFile} (${mode.toString(8).padStart(4, '0')}, root)`));
+    }
+    return out;
+  },
+};
+
+const headers: Check = {
+  name: 'LUKS header backups',
+  async run({ config }) {
+    return config.drives.flatMap((d) => {
+      if (d.kind !== 'luks') return [];
+      const file = headerFileFor(config, d.name);
+      return existsSync(file)
+        ? [ok(`drive ${d.name}: header backup ${file}`)]
+        : [
+            problem(
+              `drive ${d.name}: no LUKS header backup at ${file}`,
+              `plug drive ${d.name} in, then: cryptsetup luksHeaderBackup /dev/disk/by-uuid/${d.luksUuid} --header-backup-file ${file}`,
+            ),
+          ];
+    });
+  },
+};
+
+const installed: Check = {
+  name: 'installed units',
+  async run(ctx) {
+    const manifest = readManifest(ctx.root);
+    if (!manifest)
+      return [problem(`offsite is not installed in ${ctx.root}`, `offsite install${rootFlag(ctx)}`)];
+    const paths = { ...manifest.paths, config: ctx.paths.config };
+    const { changes } = planInstall(ctx.root, plan(ctx.config, paths), paths);
+    if (!changes.length) return [ok('units, links, crypttab and fstab agree with the configuration')];
+    return [
+      problem(
+        `${changes.length} installed file(s) differ from the configuration: ${changes.map((c) => c.path).join(', ')}`,
+        `offsite install${rootFlag(ctx)} --dry-run (to see the difference), then offsite install${rootFlag(ctx)}`,
+      ),
+    ];
+  },
+};
+
+const tools: Check = {
+  name: 'programs',
+  async run({ config }) {
+    const needed: Array<[string, string]> = [
+      ['rsync', 'rsync'],
+      ['mount', 'mount'],
+    ];
+    if (config.drives.some((d) => d.kind === 'luks')) needed.push(['cryptsetup', 'cryptsetup']);
+    const lock = config.source.lock?.[0];
+    if (lock) needed.push([lock, basename(lock) === 'borg' ? 'borgbackup' : basename(lock)]);
+    const out: Finding[] = [];
+    for (const [program, pkg] of needed)
+      out.push(
+        (await which(program))
+          ? ok(`${program} is installed`)
+          : problem(`${program} is not installed`, `apt install ${pkg}`),
+      );
+    return out;
+  },
+};
+
+const source: Check = {
+  name: 'source',
+  async run({ config }) {
+    const path = config.source.path;
+    try {
+      if (!statSync(path).isDirectory()) throw new Error('not a directory');
+      accessSync(path, constants.R_OK | constants.X_OK);
+      return [ok(`source ${path} is readable`)];
+    } catch (e) {
+      return [problem(`source ${path}: ${(e as Error).message}`, `check source.path in ${config.file}`)];
+    }
+  },
+};
+
+const broker: Check = {
+  name: 'MQTT broker',
+  async run({ config, timeoutMs }) {
+    const m = config.mqtt;
+    if (!m || !m.enabled) return [];
+    try {
+      const client = await mqtt.connectAsync(m.url, {
+        connectTimeout: timeoutMs,
+        reconnectPeriod: 0,
+        username: m.username,
+        password: m.password_file ? readSecret(m.password_file) : undefined,
+      });
+      await client.endAsync(true);
+      return [ok(`MQTT broker ${m.url} answers`)];
+    } catch (e) {
+      return [
+        problem(
+          `MQTT broker ${m.url} does not answer (${(e as Error).message})`,
+          `systemctl status mosquitto, or fix mqtt.url / mqtt.username / mqtt.password_file in ${config.file}`,
+        ),
+      ];
+    }
+  },
+};
+
+const smtp: Check = {
+  name: 'SMTP server',
+  async run({ config, timeoutMs }) {
+    const e = config.email;
+    if (!e) return [];
+    const where = `${e.smtp.host}:${e.smtp.port}`;
+    const transport = nodemailer.createTransport({
+      host: e.smtp.host,
+      port: e.smtp.port,
+      secure: e.smtp.secure,
+      auth: e.smtp.user
+        ? { user: e.smtp.user, pass: e.smtp.password_file ? readSecret(e.smtp.password_file) : '' }
+        : undefined,
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+    });
+    try {
+      await transport.verify();
+      return [ok(`SMTP server ${where} answers`)];
+    } catch (err) {
+      return [
+        problem(
+          `SMTP server ${where} does not answer (${(err as Error).message})`,
+          `fix email.smtp in ${config.file}, or start the mail server`,
+        ),
+      ];
+    } finally {
+      transport.close();
+    }
+  },
+};
+
+const led: Check = {
+  name: 'LED',
+  async run({ config }) {
+    const l = config.led;
+    if (l.driver === 'sysfs' && l.path) {
+      const file = join(l.path, 'brightness');
+      try {
+        accessSync(file, constants.W_OK);
+        return [ok(`LED ${l.path} is there`)];
+      } catch (e) {
+        return [
+          problem(
+            `LED ${file}: ${(e as NodeJS.ErrnoException).code}`,
+            `ls /sys/class/leds/ and fix led.path in ${config.file}`,
+          ),
+        ];
+      }
+    }
+    if (l.driver !== 'blinkstick') return [];
+    let devices: Array<{ vendorId: number; productId: number; serialNumber?: string }>;
+    try {
+      devices = await (await import('node-hid')).default.devicesAsync();
+    } catch (e) {
+      return [
+        problem(
+          `node-hid cannot be loaded (${(e as Error).message})`,
+          'npm install -g node-hid@3 (or choose led.driver sysfs/none)',
+        ),
+      ];
+    }
+    const found = devices.filter(
+      (d) =>
+        d.vendorId === BLINKSTICK.vendorId &&
+        d.productId === BLINKSTICK.productId &&
+        (!l.serial || d.serialNumber === l.serial),
+    );
+    return found.length
+      ? [ok(`BlinkStick${l.serial ? ` ${l.serial}` : ''} is plugged in`)]
+      : [
+          problem(
+            `no BlinkStick${l.serial ? ` with serial ${l.serial}` : ''} is plugged in`,
+            'plug it in (lsusb | grep 20a0:41e5)',
+          ),
+        ];
+  },
+};
+
+export const CHECKS: Check[] = [keyFiles, headers, installed, tools, source, broker, smtp, led];
+
+export async function doctor(ctx: DoctorContext, checks: Check[] = CHECKS): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  for (const check of checks) {
+    try {
+      findings.push(...(await check.run(ctx)));
+    } catch (e) {
+      findings.push(
+        problem(`${check.name}: could not check (${(e as Error).message})`, 'offsite doctor --verbose'),
+      );
+    }
+  }
+  return findings;
+}
