@@ -145,7 +145,7 @@ const broker: Check = {
   name: 'MQTT broker',
   async run({ config, timeoutMs }) {
     const m = config.mqtt;
-    if (!m || !m.enabled) return [];
+    if (!m?.enabled) return [];
     try {
       const client = await mqtt.connectAsync(m.url, {
         connectTimeout: timeoutMs,
