@@ -42,6 +42,15 @@ export function field(name: string): string {
   return `{{ value_json.${name} }}`;
 }
 
+/**
+ * A number of bytes in a larger unit (GB, MB/s): what a person reads on a
+ * dashboard without first changing the entity's display unit. The payload
+ * itself stays in bytes.
+ */
+export function scaled(name: string, divisor: number, digits: number): string {
+  return `{{ (value_json.${name} / ${divisor}) | round(${digits}) if value_json.${name} is not none else 'None' }}`;
+}
+
 /** A binary sensor's ON/OFF from a Jinja condition on the payload. */
 export function onWhen(condition: string): string {
   return `{{ 'ON' if ${condition} else 'OFF' }}`;

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config.js';
 import { RESULTS, topics } from '../protocol.js';
-import { type Component, componentIds, field, onWhen, type Platform } from './component.js';
+import { type Component, componentIds, field, onWhen, type Platform, scaled } from './component.js';
 
 /** the part after the drive name in component keys */
 export const DRIVE_KEYS = [
@@ -66,10 +66,11 @@ export function driveComponents(
     }),
     entity('free_space', 'sensor', {
       name: `${drive} free space`,
-      value_template: field('free_bytes'),
+      value_template: scaled('free_bytes', 1e9, 3),
       device_class: 'data_size',
-      unit_of_measurement: 'B',
+      unit_of_measurement: 'GB',
       state_class: 'measurement',
+      suggested_display_precision: 1,
     }),
   ]);
 }

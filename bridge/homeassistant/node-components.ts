@@ -9,7 +9,7 @@
  */
 import type { Config } from '../config.js';
 import { EVENT_TYPES, RUN_STATES, topics } from '../protocol.js';
-import { type Component, componentIds, field, onWhen, type Platform } from './component.js';
+import { type Component, componentIds, field, onWhen, type Platform, scaled } from './component.js';
 
 function entity(
   config: Pick<Config, 'node_id'>,
@@ -56,18 +56,20 @@ export function nodeComponents(config: Pick<Config, 'node_id' | 'mqtt' | 'led'>)
     entity(config, 'bytes', 'sensor', {
       name: 'Copied',
       state_topic: status,
-      value_template: field('bytes'),
+      value_template: scaled('bytes', 1e9, 3),
       device_class: 'data_size',
-      unit_of_measurement: 'B',
+      unit_of_measurement: 'GB',
       state_class: 'measurement',
+      suggested_display_precision: 2,
     }),
     entity(config, 'rate', 'sensor', {
       name: 'Speed',
       state_topic: status,
-      value_template: field('rate'),
+      value_template: scaled('rate', 1e6, 2),
       device_class: 'data_rate',
-      unit_of_measurement: 'B/s',
+      unit_of_measurement: 'MB/s',
       state_class: 'measurement',
+      suggested_display_precision: 1,
     }),
     entity(config, 'eta', 'sensor', {
       name: 'Finishes',

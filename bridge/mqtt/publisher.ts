@@ -47,7 +47,7 @@ export class MqttReporter {
   private readonly link: MqttLink;
   private readonly ledger: Pick<Ledger, 'drive'>;
   private readonly now: () => Date;
-  private readonly throttle: Throttle<Status>;
+  private readonly throttle: Throttle<() => Status>;
   /** drive states waiting for a presence check; stop() waits for these, never for the broker */
   private readonly preparing = new Set<Promise<unknown>>();
   private run: RunStatus | null = null;
@@ -61,10 +61,19 @@ export class MqttReporter {
     this.ledger = deps.ledger ?? new Ledger(deps.config.state_dir);
     const clock = deps.clock ?? { now: () => new Date() };
     this.now = () => clock.now();
-    this.throttle = new Throttle<Status>(
+    // the status is built when it is sent, not for each of the thousands of reports held back
+    this.throttle = new Throttle<() => Status>(
       deps.progressIntervalMs ?? 500,
-      (s) => this.send(statusMessage(this.deps.config, s)),
-      () => this.now().getTime(),
+      (build) => {
+        // a held progress report is built in a timer, where a throw would end the process
+        try {
+          this.send(statusMessage(this.deps.config, build()));
+        } catch (e) {
+          this.deps.log.warn(`mqtt: status not published: ${(e as Error).message}`);
+        }
+      },
+      // a clock given to the reporter (tests) paces progress too; otherwise a monotonic one
+      deps.clock ? () => this.now().getTime() : undefined,
     );
   }
 
@@ -85,16 +94,22 @@ export class MqttReporter {
     bus.on('run:start', (e) => {
       this.run = new RunStatus(latestSuccess(config.drives.map((d) => this.record(d.name))));
       this.activeDrive = e.drive;
-      this.throttle.now(this.run.started(e, this.now()));
+      const started = this.run.started(e, this.now());
+      this.throttle.now(() => started);
       this.publishEvent({ event_type: 'started', drive: e.drive, message: `backup onto ${e.drive} started` });
       const drive = config.drives.find((d) => d.name === e.drive);
       if (drive) this.prepare(this.publishDrive(drive, this.record(drive.name), true));
     });
     bus.on('step:start', (e) => {
-      if (this.run) this.throttle.now(this.run.step(e, this.now()));
+      if (!this.run) return;
+      const status = this.run.step(e, this.now());
+      this.throttle.now(() => status);
     });
     bus.on('progress', (e) => {
-      if (this.run) this.throttle.offer(this.run.progress(e, this.now()));
+      const run = this.run;
+      if (!run) return;
+      run.progress(e, this.now());
+      this.throttle.offer(() => run.snapshot(this.now()));
     });
     bus.on('warning', (e) => this.run?.warning(e));
     bus.on('run:end', (e) => this.ended(e));
@@ -114,7 +129,8 @@ export class MqttReporter {
   private ended(e: RunEnded): void {
     const { config } = this.deps;
     const run = this.run ?? new RunStatus(latestSuccess(config.drives.map((d) => this.record(d.name))));
-    this.throttle.now(run.ended(e, this.now()));
+    const status = run.ended(e, this.now());
+    this.throttle.now(() => status);
     this.run = null;
     this.activeDrive = null;
     const ok = e.result !== 'failed';

@@ -15,8 +15,11 @@ function clip(text: string): string {
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text;
 }
 
+/** a status before validation, with the ETA kept as a time so that it costs nothing until sent */
+type Fields = Omit<Status, 'updated' | 'last_success' | 'eta'> & { etaAt: number | null };
+
 export class RunStatus {
-  private current: Status | null = null;
+  private fields: Fields | null = null;
   private warnings: string[] = [];
   private lastSuccess: string | null;
 
@@ -25,46 +28,44 @@ export class RunStatus {
     this.lastSuccess = lastSuccess;
   }
 
-  get status(): Status | null {
-    return this.current;
-  }
-
   started(e: RunStarted, now: Date): Status {
     this.warnings = [];
-    return this.set(
-      {
-        state: 'running',
-        drive: e.drive,
-        step: null,
-        progress: null,
-        bytes: null,
-        rate: null,
-        eta: null,
-        message: null,
-        warnings: [],
-        run_id: e.runId,
-      },
-      now,
-    );
+    this.fields = {
+      state: 'running',
+      drive: e.drive,
+      step: null,
+      progress: null,
+      bytes: null,
+      rate: null,
+      etaAt: null,
+      message: null,
+      warnings: [],
+      run_id: e.runId,
+    };
+    return this.snapshot(now);
   }
 
   /** a new step: the previous step's progress no longer means anything; bytes copied so far still do */
   step(e: StepEvent, now: Date): Status {
-    return this.set({ ...this.base(e), step: e.step, progress: null, rate: null, eta: null }, now);
+    this.fields = { ...this.base(e), step: e.step, progress: null, rate: null, etaAt: null };
+    return this.snapshot(now);
   }
 
-  progress(e: ProgressEvent, now: Date): Status {
-    return this.set(
-      {
-        ...this.base(e),
-        step: e.step || this.current?.step || null,
-        progress: Math.min(100, Math.max(0, Math.round(e.percent * 10) / 10)),
-        bytes: Math.max(0, Math.round(e.bytes)),
-        rate: Math.max(0, Math.round(e.rate)),
-        eta: e.etaSeconds === null ? null : isoNow(new Date(now.getTime() + e.etaSeconds * 1000)),
-      },
-      now,
-    );
+  /**
+   * Called for every progress report (thousands a second), so it only takes
+   * note; snapshot() builds and checks the payload for the few that are sent.
+   */
+  progress(e: ProgressEvent, now: Date): void {
+    const f = this.fields ?? this.base(e);
+    f.state = 'running';
+    f.drive = e.drive;
+    f.run_id = e.runId;
+    f.step = e.step || f.step;
+    f.progress = Math.min(100, Math.max(0, Math.round(e.percent * 10) / 10));
+    f.bytes = Math.max(0, Math.round(e.bytes));
+    f.rate = Math.max(0, Math.round(e.rate));
+    f.etaAt = e.etaSeconds === null ? null : now.getTime() + e.etaSeconds * 1000;
+    this.fields = f;
   }
 
   /** remembered for the end of the run; not published on its own */
@@ -77,25 +78,34 @@ export class RunStatus {
     const ok = e.result !== 'failed';
     if (ok) this.lastSuccess = isoNow(e.endedAt);
     const warnings = this.warnings.length ? this.warnings : e.warnings.slice(0, MAX_WARNINGS).map(clip);
-    return this.set(
-      {
-        state: ok ? 'success' : 'failed',
-        drive: e.drive,
-        step: ok ? null : e.step,
-        progress: ok ? 100 : (this.current?.progress ?? null),
-        bytes: e.bytes ?? this.current?.bytes ?? null,
-        rate: null,
-        eta: null,
-        message: clip(e.message),
-        warnings,
-        run_id: e.runId,
-      },
-      now,
-    );
+    this.fields = {
+      state: ok ? 'success' : 'failed',
+      drive: e.drive,
+      step: ok ? null : e.step,
+      progress: ok ? 100 : (this.fields?.progress ?? null),
+      bytes: e.bytes ?? this.fields?.bytes ?? null,
+      rate: null,
+      etaAt: null,
+      message: clip(e.message),
+      warnings,
+      run_id: e.runId,
+    };
+    return this.snapshot(now);
   }
 
-  private base(e: { drive: string; runId: string }): Omit<Status, 'updated' | 'last_success'> {
-    const c = this.current;
+  /** The status as it stands, checked against the contract. */
+  snapshot(now: Date): Status {
+    const { etaAt, ...f } = this.fields ?? this.base({ drive: '', runId: '' });
+    return statusSchema.parse({
+      ...f,
+      eta: etaAt === null ? null : isoNow(new Date(etaAt)),
+      last_success: this.lastSuccess,
+      updated: isoNow(now),
+    });
+  }
+
+  private base(e: { drive: string; runId: string }): Fields {
+    const c = this.fields;
     return {
       state: 'running',
       drive: e.drive,
@@ -103,15 +113,10 @@ export class RunStatus {
       progress: c?.progress ?? null,
       bytes: c?.bytes ?? null,
       rate: c?.rate ?? null,
-      eta: c?.eta ?? null,
+      etaAt: c?.etaAt ?? null,
       message: null,
       warnings: [],
       run_id: e.runId,
     };
-  }
-
-  private set(fields: Omit<Status, 'updated' | 'last_success'>, now: Date): Status {
-    this.current = statusSchema.parse({ ...fields, last_success: this.lastSuccess, updated: isoNow(now) });
-    return this.current;
   }
 }

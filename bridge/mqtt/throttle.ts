@@ -12,7 +12,8 @@ export class Throttle<T> {
   private held: { value: T } | null = null;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(intervalMs: number, send: (value: T) => void, clock: () => number = Date.now) {
+  /** `clock`: milliseconds, monotonic; the default has sub-millisecond resolution, so "500 ms apart" is exact */
+  constructor(intervalMs: number, send: (value: T) => void, clock: () => number = () => performance.now()) {
     this.intervalMs = intervalMs;
     this.send = send;
     this.clock = clock;
@@ -44,13 +45,20 @@ export class Throttle<T> {
 
   private release(): void {
     this.timer = undefined;
+    // timers may fire a fraction of a millisecond early
+    const wait = this.lastSent + this.intervalMs - this.clock();
+    if (wait > 0 && this.held) {
+      this.timer = setTimeout(() => this.release(), wait);
+      return;
+    }
     const held = this.held;
     this.held = null;
     if (held) this.emit(held.value);
   }
 
   private emit(value: T): void {
-    this.lastSent = this.clock();
     this.send(value);
+    // timed from when the message left, so that building it never eats into the interval
+    this.lastSent = this.clock();
   }
 }

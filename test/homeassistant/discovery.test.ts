@@ -41,6 +41,24 @@ const payload = discoveryPayload(config);
 const cmps = Object.entries(payload.cmps) as [string, Component][];
 const T = topics('offsite', 'nas-2');
 
+/** the status in the middle of a sync */
+function sync(run: RunStatus, now: Date) {
+  run.progress(
+    {
+      runId: 'r',
+      drive: 'alpha',
+      step: 'sync',
+      time: now,
+      percent: 42.5,
+      bytes: 1e9,
+      rate: 5e7,
+      etaSeconds: 60,
+    },
+    now,
+  );
+  return run.snapshot(now);
+}
+
 /** what the bridge publishes on each topic over a run's life */
 function publishedPayloads(): Map<string, Record<string, unknown>[]> {
   const now = new Date('2026-11-28T12:00:00+01:00');
@@ -64,19 +82,7 @@ function publishedPayloads(): Map<string, Record<string, unknown>[]> {
     idleStatus(),
     run.started({ runId: 'r', drive: 'alpha', time: now }, now),
     run.step({ runId: 'r', drive: 'alpha', step: 'sync', time: now }, now),
-    run.progress(
-      {
-        runId: 'r',
-        drive: 'alpha',
-        step: 'sync',
-        time: now,
-        percent: 42.5,
-        bytes: 1e9,
-        rate: 5e7,
-        etaSeconds: 60,
-      },
-      now,
-    ),
+    sync(run, now),
     run.ended(end, now),
     new RunStatus(null).ended({ ...end, result: 'success', step: null, message: 'done', bytes: 5 }, now),
   ];

@@ -193,5 +193,15 @@ export function render(template: string, json: Record<string, unknown>): string 
   if (m) return json[m[2]!] === m[3] ? m[1]! : m[4]!;
   m = /^\{\{ '(\w+)' if value_json\.([a-z_]+) else '(\w+)' \}\}$/.exec(template);
   if (m) return json[m[2]!] ? m[1]! : m[3]!;
+  m =
+    /^\{\{ \(value_json\.([a-z_]+) \/ (\d+)\) \| round\((\d)\) if value_json\.([a-z_]+) is not none else 'None' \}\}$/.exec(
+      template,
+    );
+  if (m && m[1] === m[4]) {
+    const v = json[m[1]!];
+    if (v === null || v === undefined) return 'None';
+    const f = 10 ** Number(m[3]);
+    return String(Math.round((Number(v) / Number(m[2])) * f) / f);
+  }
   throw new Error(`no rule for the template ${template}`);
 }
