@@ -239,6 +239,7 @@ export function ledService(config: Config, p: InstallPaths): string {
         ['ProtectSystem', 'strict'],
         ['ProtectHome', 'yes'],
         ['PrivateTmp', 'yes'],
+        ['PrivateMounts', 'yes'],
         // the BlinkStick is a hidraw device; nothing else in /dev is reachable
         ['DevicePolicy', 'closed'],
         ['DeviceAllow', 'char-hidraw rw'],
