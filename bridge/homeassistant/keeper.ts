@@ -6,13 +6,14 @@
  * `refreshMs` it republishes the drive states, because a drive's age grows and
  * its plug comes and goes while no backup runs.
  */
+import { existsSync } from 'node:fs';
 import type { Config, Drive } from '../config.js';
 import { emptyRecord, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { MqttLink } from '../mqtt/link.js';
-import { driveRecordMessage } from '../mqtt/messages.js';
+import { driveRecordMessage, topicsFor } from '../mqtt/messages.js';
 import { isPresent } from '../presence.js';
-import { AVAILABILITY, homeAssistantStatusTopic } from '../protocol.js';
+import { AVAILABILITY, decode, driveSchema, homeAssistantStatusTopic } from '../protocol.js';
 import { publishDiscovery } from './publish.js';
 
 export interface DiscoveryKeeperDeps {
@@ -31,6 +32,10 @@ export interface DiscoveryKeeperDeps {
   jitterMs?: number;
   /** republish drive states this often (default 1 h; 0: never) */
   refreshMs?: number;
+  /** how long to wait for the first connection before the first publish (default 3 s) */
+  connectWaitMs?: number;
+  /** where udev's by-uuid links are; a sandbox without devices does not have them (tests) */
+  byUuidDir?: string;
 }
 
 export class DiscoveryKeeper {
@@ -39,7 +44,9 @@ export class DiscoveryKeeper {
   private readonly ledger: Pick<Ledger, 'drive'>;
   private timers = new Set<NodeJS.Timeout>();
   private refresh: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => void) | null = null;
+  private unsubscribe: Array<() => void> = [];
+  /** each drive's `present` as last published by anyone (a run knows best) */
+  private readonly lastPresent = new Map<string, boolean>();
 
   constructor(deps: DiscoveryKeeperDeps) {
     this.deps = deps;
@@ -53,13 +60,24 @@ export class DiscoveryKeeper {
   async start(): Promise<void> {
     if (!this.link.enabled) return;
     const prefix = this.deps.config.mqtt?.discovery_prefix ?? 'homeassistant';
-    this.unsubscribe = this.link.subscribe(homeAssistantStatusTopic(prefix), (payload) => {
-      if (payload.toString().trim() !== AVAILABILITY.online) return;
-      this.deps.log.info('home assistant: came online; publishing discovery and drive states again');
-      this.later(Math.random() * (this.deps.jitterMs ?? 2000));
-    });
+    this.unsubscribe.push(
+      this.link.subscribe(homeAssistantStatusTopic(prefix), (payload) => {
+        if (payload.toString().trim() !== AVAILABILITY.online) return;
+        this.deps.log.info('home assistant: came online; publishing discovery and drive states again');
+        this.later(Math.random() * (this.deps.jitterMs ?? 2000));
+      }),
+    );
+    const t = topicsFor(this.deps.config);
+    for (const drive of this.deps.config.drives)
+      this.unsubscribe.push(
+        this.link.subscribe(t.drive(drive.name), (payload) => {
+          const d = decode(driveSchema, payload);
+          if (d.ok) this.lastPresent.set(drive.name, d.value.present);
+        }),
+      );
     this.link.start();
-    this.later(0);
+    // once connected, and after the retained drive states have had a moment to arrive
+    void this.link.firstAttempt(this.deps.connectWaitMs ?? 3000).then(() => this.later(500));
     const every = this.deps.refreshMs ?? 3_600_000;
     if (every > 0) {
       this.refresh = setInterval(() => void this.publishDrives(), every);
@@ -80,7 +98,7 @@ export class DiscoveryKeeper {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     clearInterval(this.refresh);
-    this.unsubscribe?.();
+    for (const u of this.unsubscribe.splice(0)) u();
     await this.link.stop(2000);
   }
 
@@ -104,10 +122,22 @@ export class DiscoveryKeeper {
             `home assistant: cannot read the ledger for ${drive.name}: ${(e as Error).message}`,
           );
         }
-        const present = await (this.deps.present ?? isPresent)(drive);
+        const present = await this.present(drive);
         return this.link.publish(driveRecordMessage(this.deps.config, record, now, present));
       }),
     );
     return sent.every(Boolean);
+  }
+
+  /**
+   * Plugged in or not, asked of the system; where this process cannot see
+   * block devices (a sandbox without /dev/disk), the last published answer
+   * stands, rather than calling every drive unplugged.
+   */
+  private async present(drive: Drive): Promise<boolean> {
+    if (this.deps.present) return this.deps.present(drive);
+    if (drive.kind !== 'directory' && !existsSync(this.deps.byUuidDir ?? '/dev/disk/by-uuid'))
+      return this.lastPresent.get(drive.name) ?? false;
+    return isPresent(drive);
   }
 }

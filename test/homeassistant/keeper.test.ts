@@ -98,6 +98,48 @@ describe('Home Assistant discovery kept whole', () => {
     fx.cleanup();
   });
 
+  it('where it cannot see block devices, keeps what the last run said about a drive being plugged in', async () => {
+    const fx = fixture({ url: broker.url, base_topic: 'sandbox', discovery_prefix: 'ha_sandbox' });
+    const config = parseConfig({
+      node_id: 'nas',
+      state_dir: fx.config.state_dir,
+      source: { path: fx.config.source.path },
+      drives: [
+        {
+          name: 'vault',
+          luks_uuid: '0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d',
+          key_file: '/etc/offsite/keys/vault.key',
+          mount_point: '/mnt/offsite/vault',
+        },
+      ],
+      mqtt: { url: broker.url, base_topic: 'sandbox', discovery_prefix: 'ha_sandbox' },
+    });
+    const T = topics('sandbox', 'nas');
+    // what the run left: the drive is plugged in
+    const run = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    const left = {
+      name: 'vault',
+      present: true,
+      last_run: null,
+      last_result: null,
+      last_success: null,
+      overdue: true,
+      free_bytes: null,
+      size_bytes: null,
+    };
+    await run.publishAsync(T.drive('vault'), JSON.stringify(left), { qos: 1, retain: true });
+    await run.endAsync();
+
+    const rec = await recorder(broker.url, [T.drive('vault')]);
+    const keeper = new DiscoveryKeeper({ config, log: memoryLog(), byUuidDir: '/nonexistent/by-uuid' });
+    await keeper.start();
+    const republished = await rec.waitFor((m) => !m.retain);
+    assert.equal(driveSchema.parse(JSON.parse(republished.payload)).present, true);
+    await keeper.stop();
+    await rec.close();
+    fx.cleanup();
+  });
+
   it('takes back a removed drive: its components once with only `p`, then left out; its state cleared', async () => {
     const fx = fixture({ url: broker.url, base_topic: 'removal', discovery_prefix: 'ha_removal' });
     const T = topics('removal', 'nas');
