@@ -2,9 +2,9 @@
  * Configuration (SPEC section 3): YAML, validated with zod. An error names the
  * file, the key path and what was expected; nothing runs on an invalid config.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DRIVE_NAME, NODE_ID } from './protocol.js';
@@ -204,6 +204,8 @@ const schema = z
         path: absolutePath,
         lock: z.array(z.string().min(1)).min(1).optional(),
         exclude: z.array(z.string()).default([]),
+        /** extra rsync options, e.g. ["--bwlimit=20M"] for a slow USB bus */
+        rsync_args: z.array(z.string().regex(/^-/, 'an rsync option starting with -')).default([]),
       })
       .strict(),
     overdue_after_days: z.number().positive().default(35),
@@ -297,12 +299,20 @@ export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = pr
 }
 
 /**
- * Secrets come from files, or from systemd credentials (LoadCredential=): a bare
- * name is looked up under $CREDENTIALS_DIRECTORY. Trailing newlines are dropped.
+ * Secrets come from files, or from systemd credentials (LoadCredential=).
+ * Under systemd the credential (named after the file) is preferred: the unit
+ * may run unprivileged and unable to read the root-only original. A bare name
+ * is only ever a credential. Trailing newlines are dropped.
  */
 export function readSecret(ref: string, env: NodeJS.ProcessEnv = process.env): string {
-  const file = isAbsolute(ref) ? ref : env.CREDENTIALS_DIRECTORY ? join(env.CREDENTIALS_DIRECTORY, ref) : ref;
-  return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  const credential = env.CREDENTIALS_DIRECTORY ? join(env.CREDENTIALS_DIRECTORY, basename(ref)) : null;
+  const candidates = [credential, isAbsolute(ref) ? ref : null].filter((f): f is string => Boolean(f));
+  for (const file of candidates) {
+    if (existsSync(file)) return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  }
+  throw new Error(
+    `secret ${ref} not found (looked in ${candidates.join(', ') || 'nowhere: a bare name needs $CREDENTIALS_DIRECTORY'})`,
+  );
 }
 
 export function findDrive(config: Config, name: string): Drive | undefined {

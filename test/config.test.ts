@@ -3,7 +3,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, configPath, loadConfig, parseConfig, sanitizeNodeId } from '../bridge/config.js';
+import {
+  ConfigError,
+  configPath,
+  loadConfig,
+  parseConfig,
+  readSecret,
+  sanitizeNodeId,
+} from '../bridge/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'offsite-config-'));
 function file(text: string): string {
@@ -122,6 +129,18 @@ drives:
     );
     assert.deepEqual(c.source.lock, ['borg', 'with-lock', '/srv/backup']);
     assert.equal(c.led.brightness, 10);
+  });
+
+  it('reads a secret from its file, or from the systemd credential of the same name first', () => {
+    const creds = mkdtempSync(join(tmpdir(), 'offsite-creds-'));
+    const original = file('from the file\n');
+    assert.equal(readSecret(original, {}), 'from the file');
+    writeFileSync(join(creds, original.split('/').pop()!), 'from the credential\n');
+    assert.equal(readSecret(original, { CREDENTIALS_DIRECTORY: creds }), 'from the credential');
+    writeFileSync(join(creds, 'mqtt.password'), 's3cret');
+    assert.equal(readSecret('mqtt.password', { CREDENTIALS_DIRECTORY: creds }), 's3cret');
+    assert.throws(() => readSecret('mqtt.password', {}), /needs \$CREDENTIALS_DIRECTORY/);
+    assert.throws(() => readSecret(join(dir, 'absent'), {}), /not found/);
   });
 
   it('sanitizes a hostname into a node id', () => {

@@ -59,11 +59,13 @@ export async function closeMapping(mapper: string): Promise<boolean> {
   if (!existsSync(dev)) return false;
   const problems: string[] = [];
   try {
-    await run('systemctl', ['stop', cryptsetupUnit(mapper)], { timeoutMs: 90_000 });
+    // --no-block: this may run inside the backup unit's own stop (undo, ExecStopPost), and a
+    // stop job that waited for that would wait for itself; the mapping is checked below instead
+    await run('systemctl', ['stop', '--no-block', cryptsetupUnit(mapper)], { timeoutMs: 30_000 });
   } catch (e) {
     problems.push((e as Error).message);
   }
-  if (!(await waitUntil(() => !existsSync(dev), 10_000))) {
+  if (!(await waitUntil(() => !existsSync(dev), 30_000))) {
     try {
       await run('cryptsetup', ['close', mapper], { timeoutMs: 60_000 });
     } catch (e) {

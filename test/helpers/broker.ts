@@ -86,10 +86,7 @@ export async function startBroker(opts: { kind?: 'mosquitto' | 'aedes' } = {}): 
       port,
       kind: 'mosquitto',
       start,
-      stop: async () => {
-        await stop();
-        rmSync(dir, { recursive: true, force: true });
-      },
+      stop,
     };
   }
   const { startEmbeddedBroker } = await import('../../bridge/embedded-broker.js');

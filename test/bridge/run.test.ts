@@ -1,0 +1,333 @@
+/**
+ * `offsite run` as systemd runs it: the real CLI in its own process, a real
+ * mosquitto, a real SMTP server, real rsync, and a real ext4 drive on a loop
+ * device (a `uuid:` drive: identify, mount, sync, verify, unmount).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { mountAt } from '../../bridge/mounts.js';
+import { topics } from '../../bridge/protocol.js';
+import { MARKER_FILE } from '../../bridge/steps/marker.js';
+import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
+import { type LoopImage, makeExt4 } from '../helpers/loop.js';
+import { decodeWords, mailBody, mailHeader } from '../helpers/mime.js';
+import { startSmtp } from '../helpers/smtp.js';
+import { awkwardTree, diffTrees, tempDir } from '../helpers/trees.js';
+
+const CLI = new URL('../../bridge/cli.ts', import.meta.url).pathname;
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function offsite(args: string[], onSpawn?: (child: ChildProcess) => void): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...process.env, JOURNAL_STREAM: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    onSpawn?.(child);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** type, mode, owner, size, content and link target of every entry below `root` */
+function snapshot(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      const st = lstatSync(p);
+      const what = st.isSymbolicLink()
+        ? `link ${readlinkSync(p)}`
+        : st.isDirectory()
+          ? 'dir'
+          : `file ${st.size} ${readFileSync(p).toString('base64').slice(0, 64)}`;
+      out.set(relative(root, p), `${what} mode=${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
+  let broker: TestBroker;
+  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let img: LoopImage;
+  let dir: string;
+  let source: string;
+  let mnt: string;
+
+  before(async () => {
+    broker = await startBroker();
+    smtp = await startSmtp();
+    img = makeExt4(64);
+    dir = tempDir('offsite-run-');
+    source = join(dir, 'source');
+    mnt = join(dir, 'mnt', 'alpha');
+    mkdirSync(source, { recursive: true });
+    awkwardTree(source);
+  });
+  after(async () => {
+    img.detach();
+    await broker.stop();
+    await smtp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function writeConfig(name: string, patch: Record<string, unknown> = {}): string {
+    const file = join(dir, `${name}.yaml`);
+    const config = {
+      node_id: 'testnas',
+      state_dir: join(dir, 'state'),
+      source: { path: source },
+      drives: [
+        { name: 'alpha', uuid: img.uuid, mount_point: mnt },
+        { name: 'gone', uuid: '00000000-1111-2222-3333-444444444444', mount_point: join(dir, 'mnt', 'gone') },
+      ],
+      mqtt: { url: broker.url },
+      email: {
+        smtp: { host: '127.0.0.1', port: smtp.port },
+        from: 'nas@example.org',
+        to: ['me@example.org'],
+        on: ['failure'],
+      },
+      ...patch,
+    };
+    writeFileSync(file, stringify(config));
+    return file;
+  }
+
+  /** the drive's current copy, read with the drive mounted */
+  function withDrive<T>(fn: (root: string) => T): T {
+    execFileSync('mount', [img.device, mnt]);
+    try {
+      return fn(mnt);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  }
+
+  const t = topics('offsite', 'testnas');
+
+  it('copies the source exactly and publishes each step in order, then success', async () => {
+    const watch = await recorder(broker.url, [t.status]);
+    const ran = await offsite(['run', 'alpha', '--config', writeConfig('good')]);
+    await watch.waitFor((m) => m.topic === t.status && (m.json() as { state: string }).state === 'success');
+    await watch.close();
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.match(ran.stdout, /alpha: done in .*: safe to remove/);
+
+    const seen = watch.messages
+      .map((m) => m.json() as { state: string; step: string | null })
+      .map((s) => `${s.state}${s.step ? `:${s.step}` : ''}`)
+      .filter((s, i, all) => s !== all[i - 1]);
+    assert.deepEqual(seen, [
+      'running',
+      'running:identify',
+      'running:mount',
+      'running:sync',
+      'running:verify',
+      'running:unmount',
+      'success',
+    ]);
+    assert.equal(mountAt(mnt), null, 'the drive is unmounted when success is published');
+
+    withDrive((root) => {
+      assert.equal(diffTrees(source, join(root, 'current')), '');
+      assert.deepEqual(snapshot(join(root, 'current')), snapshot(source));
+      assert.equal(JSON.parse(readFileSync(join(root, MARKER_FILE), 'utf8')).drive, 'alpha');
+    });
+    assert.equal(smtp.mails.length, 0, 'no mail for a success unless asked for');
+  });
+
+  it('a wrong drive fails at mount: status failed with the step, one email, exit 1, previous copy intact', async () => {
+    const before = withDrive((root) => {
+      writeFileSync(join(root, MARKER_FILE), JSON.stringify({ drive: 'bravo' }));
+      return snapshot(join(root, 'current'));
+    });
+    const mailsBefore = smtp.mails.length;
+    const watch = await recorder(broker.url, [t.status, t.event]);
+    const ran = await offsite(['run', 'alpha', '--config', writeConfig('wrong')]);
+    assert.equal(ran.code, 1);
+    const failed = await watch.waitFor(
+      (m) => m.topic === t.status && (m.json() as { state: string }).state === 'failed',
+    );
+    const status = failed.json() as { step: string; message: string; drive: string };
+    assert.equal(status.step, 'mount');
+    assert.equal(status.drive, 'alpha');
+    assert.match(status.message, /wrong drive: its marker names drive "bravo"/);
+    const event = await watch.waitFor(
+      (m) => m.topic === t.event && (m.json() as { event_type: string }).event_type === 'failed',
+    );
+    assert.equal(event.retain, false);
+    await watch.close();
+
+    const mails = await smtp.waitFor(mailsBefore + 1);
+    const mail = mails[mails.length - 1]!;
+    const subject = decodeWords(mailHeader(mail.raw, 'Subject') ?? '');
+    assert.match(subject, /alpha/);
+    assert.match(subject, /mount/);
+    assert.match(mailBody(mail.raw), /marker names drive "bravo"/);
+    assert.equal(mountAt(mnt), null);
+    withDrive((root) => {
+      assert.deepEqual(snapshot(join(root, 'current')), before);
+      writeFileSync(join(root, MARKER_FILE), JSON.stringify({ drive: 'alpha' }));
+    });
+  });
+
+  it('a drive that is not plugged in exits 75 and says so', async () => {
+    const ran = await offsite(['run', 'gone', '--config', writeConfig('gone')]);
+    assert.equal(ran.code, 75);
+    assert.match(ran.stderr, /not plugged in/);
+  });
+
+  it('a full target fails at sync with "target full", the previous copy intact', async () => {
+    const big = join(dir, 'big-source');
+    mkdirSync(big, { recursive: true });
+    writeFileSync(join(big, 'huge.bin'), Buffer.alloc(80 * 1024 * 1024, 1));
+    const before = withDrive((root) => snapshot(join(root, 'current')));
+    const ran = await offsite(['run', 'alpha', '--config', writeConfig('full', { source: { path: big } })]);
+    assert.equal(ran.code, 1, ran.stdout + ran.stderr);
+    assert.match(ran.stderr, /FAILED at sync: .*target full/);
+    assert.equal(mountAt(mnt), null);
+    withDrive((root) => assert.deepEqual(snapshot(join(root, 'current')), before));
+    rmSync(big, { recursive: true });
+  });
+
+  it('a drive that cannot be unmounted fails at unmount, and is detached lazily rather than left mounted', async () => {
+    // the lock prefix runs while the drive is mounted: it leaves a process behind whose working directory is on the drive
+    const holder = `(cd '${mnt}' && exec sleep 17.5 </dev/null >/dev/null 2>&1) & exec "$@"`;
+    const busy = writeConfig('busy', { source: { path: source, lock: ['sh', '-c', holder, 'lock'] } });
+    const watch = await recorder(broker.url, [t.status]);
+    const ran = await offsite(['run', 'alpha', '--config', busy]);
+    execFileSync('pkill', ['-f', 'sleep 17.5']);
+    const failed = await watch.waitFor((m) => (m.json() as { state: string }).state !== 'running');
+    await watch.close();
+    assert.equal(ran.code, 1, ran.stdout + ran.stderr);
+    const status = failed.json() as { state: string; step: string; message: string };
+    assert.equal(status.state, 'failed', JSON.stringify(status));
+    assert.equal(status.step, 'unmount');
+    assert.match(status.message, /target is busy/);
+    assert.equal(mountAt(mnt), null, 'undo detached it');
+    // the copy itself was complete and verified before unmount failed
+    withDrive((root) => assert.equal(diffTrees(source, join(root, 'current')), ''));
+  });
+
+  it('a run killed during sync leaves the previous copy and a stale mount; the next run clears it and succeeds', async () => {
+    const before = withDrive((root) => snapshot(join(root, 'current')));
+    writeFileSync(join(source, 'new-file.bin'), Buffer.alloc(4 * 1024 * 1024, 3));
+    const slow = writeConfig('slow', { source: { path: source, rsync_args: ['--bwlimit=512'] } });
+    const watch = await recorder(broker.url, [t.status]);
+    const killed = await offsite(['run', 'alpha', '--config', slow], (child) => {
+      void watch
+        .waitFor((m) => (m.json() as { step: string | null }).step === 'sync')
+        .then(() => setTimeout(() => child.kill('SIGKILL'), 700));
+    });
+    await watch.close();
+    assert.equal(killed.signal, 'SIGKILL');
+    assert.ok(mountAt(mnt), 'SIGKILL left the drive mounted, as a pulled drive would');
+    assert.deepEqual(snapshot(join(mnt, 'current')), before, 'the previous copy is intact');
+
+    const next = await offsite(['run', 'alpha', '--config', writeConfig('after-kill')]);
+    assert.equal(next.code, 0, next.stdout + next.stderr);
+    assert.match(next.stderr, /still mounted from an earlier run; unmounting it first/);
+    withDrive((root) => assert.equal(diffTrees(source, join(root, 'current')), ''));
+    rmSync(join(source, 'new-file.bin'));
+  });
+
+  it('SIGTERM during sync (systemd stopping the unit) undoes the mount and reports failed at sync', async () => {
+    writeFileSync(join(source, 'new-file.bin'), Buffer.alloc(4 * 1024 * 1024, 4));
+    const watch = await recorder(broker.url, [t.status]);
+    const ran = await offsite(
+      [
+        'run',
+        'alpha',
+        '--config',
+        writeConfig('term', { source: { path: source, rsync_args: ['--bwlimit=512'] } }),
+      ],
+      (child) => {
+        void watch
+          .waitFor((m) => (m.json() as { step: string | null }).step === 'sync')
+          .then(() => setTimeout(() => child.kill('SIGTERM'), 700));
+      },
+    );
+    const failed = await watch.waitFor((m) => (m.json() as { state: string }).state === 'failed');
+    await watch.close();
+    assert.equal(ran.code, 1);
+    assert.equal((failed.json() as { step: string }).step, 'sync');
+    assert.equal(mountAt(mnt), null);
+    rmSync(join(source, 'new-file.bin'));
+  });
+
+  it('the backup succeeds with the broker down for the whole run, and the email still goes', async () => {
+    await broker.stop();
+    try {
+      const mailsBefore = smtp.mails.length;
+      const cfg = writeConfig('nobroker', {
+        email: {
+          smtp: { host: '127.0.0.1', port: smtp.port },
+          from: 'nas@example.org',
+          to: ['me@example.org'],
+          on: ['failure', 'success'],
+        },
+      });
+      const ran = await offsite(['run', 'alpha', '--config', cfg]);
+      assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+      assert.match(ran.stderr, /status could not be published/);
+      await smtp.waitFor(mailsBefore + 1);
+      assert.match(decodeWords(mailHeader(smtp.mails.at(-1)!.raw, 'Subject') ?? ''), /alpha/);
+    } finally {
+      await broker.start();
+    }
+  });
+
+  it('a configuration error exits 2 and names the key path, before touching anything', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      stringify({
+        source: { path: source },
+        drives: [{ name: 'alpha', uuid: 'not-a-uuid', mount_point: mnt }],
+      }),
+    );
+    const ran = await offsite(['run', 'alpha', '--config', bad]);
+    assert.equal(ran.code, 2);
+    assert.match(ran.stderr, new RegExp(`${bad}: drives\\[0\\]\\.uuid`));
+    assert.equal(existsSync(join(dir, 'state-never')), false);
+    assert.equal(mountAt(mnt), null);
+  });
+
+  it('an unknown drive is a usage error (exit 2), not a failed backup', async () => {
+    const ran = await offsite(['run', 'nosuch', '--config', writeConfig('unknown')]);
+    assert.equal(ran.code, 2);
+    assert.match(ran.stderr, /no drive named "nosuch"/);
+    assert.ok(statSync(dir).isDirectory());
+  });
+});
