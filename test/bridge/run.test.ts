@@ -139,12 +139,14 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
   it('copies the source exactly and publishes each step in order, then success', async () => {
     const watch = await recorder(broker.url, [t.status]);
     const ran = await offsite(['run', 'alpha', '--config', writeConfig('good')]);
-    await watch.waitFor((m) => m.topic === t.status && (m.json() as { state: string }).state === 'success');
+    await watch.waitFor((m) => !m.retain && m.topic === t.status && (m.json() as { state: string }).state === 'success');
     await watch.close();
     assert.equal(ran.code, 0, ran.stderr);
     assert.match(ran.stdout, /alpha: done in .*: safe to remove/);
 
+    // live messages only: the retained one at subscription time is the previous run's
     const seen = watch.messages
+      .filter((m) => !m.retain)
       .map((m) => m.json() as { state: string; step: string | null })
       .map((s) => `${s.state}${s.step ? `:${s.step}` : ''}`)
       .filter((s, i, all) => s !== all[i - 1]);
@@ -228,7 +230,7 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
     const watch = await recorder(broker.url, [t.status]);
     const ran = await offsite(['run', 'alpha', '--config', busy]);
     execFileSync('pkill', ['-f', 'sleep 17.5']);
-    const failed = await watch.waitFor((m) => (m.json() as { state: string }).state !== 'running');
+    const failed = await watch.waitFor((m) => !m.retain && (m.json() as { state: string }).state !== 'running');
     await watch.close();
     assert.equal(ran.code, 1, ran.stdout + ran.stderr);
     const status = failed.json() as { state: string; step: string; message: string };
@@ -247,7 +249,7 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
     const watch = await recorder(broker.url, [t.status]);
     const killed = await offsite(['run', 'alpha', '--config', slow], (child) => {
       void watch
-        .waitFor((m) => (m.json() as { step: string | null }).step === 'sync')
+        .waitFor((m) => !m.retain && (m.json() as { step: string | null }).step === 'sync')
         .then(() => setTimeout(() => child.kill('SIGKILL'), 700));
     });
     await watch.close();
@@ -274,11 +276,11 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
       ],
       (child) => {
         void watch
-          .waitFor((m) => (m.json() as { step: string | null }).step === 'sync')
+          .waitFor((m) => !m.retain && (m.json() as { step: string | null }).step === 'sync')
           .then(() => setTimeout(() => child.kill('SIGTERM'), 700));
       },
     );
-    const failed = await watch.waitFor((m) => (m.json() as { state: string }).state === 'failed');
+    const failed = await watch.waitFor((m) => !m.retain && (m.json() as { state: string }).state === 'failed');
     await watch.close();
     assert.equal(ran.code, 1);
     assert.equal((failed.json() as { step: string }).step, 'sync');
