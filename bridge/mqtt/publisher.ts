@@ -130,18 +130,23 @@ export class MqttReporter {
     const { config } = this.deps;
     const run = this.run ?? new RunStatus(latestSuccess(config.drives.map((d) => this.record(d.name))));
     const status = run.ended(e, this.now());
-    this.throttle.now(() => status);
     this.run = null;
     this.activeDrive = null;
     const ok = e.result !== 'failed';
-    this.publishEvent({
-      event_type: ok ? 'succeeded' : 'failed',
-      drive: e.drive,
-      step: e.step,
-      message: e.message,
-    });
+    const announce = () => {
+      this.throttle.now(() => status);
+      this.publishEvent({
+        event_type: ok ? 'succeeded' : 'failed',
+        drive: e.drive,
+        step: e.step,
+        message: e.message,
+      });
+    };
+    // the drive's new state goes out before the final status, so that a subscriber (the LED)
+    // never sees "success" next to the drive's old "overdue" and flashes the reminder
     const drive = config.drives.find((d) => d.name === e.drive);
-    if (drive) this.prepare(this.publishDrive(drive, recordAfterRun(this.record(drive.name), e)));
+    if (!drive) return announce();
+    this.prepare(this.publishDrive(drive, recordAfterRun(this.record(drive.name), e)).finally(announce));
   }
 
   private record(name: string): DriveRecord {

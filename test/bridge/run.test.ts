@@ -137,16 +137,32 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
   const t = topics('offsite', 'testnas');
 
   it('copies the source exactly and publishes each step in order, then success', async () => {
-    const watch = await recorder(broker.url, [t.status]);
+    const watch = await recorder(broker.url, [t.status, t.drive('alpha')]);
     const ran = await offsite(['run', 'alpha', '--config', writeConfig('good')]);
-    await watch.waitFor((m) => !m.retain && m.topic === t.status && (m.json() as { state: string }).state === 'success');
+    await watch.waitFor(
+      (m) => !m.retain && m.topic === t.status && (m.json() as { state: string }).state === 'success',
+    );
     await watch.close();
     assert.equal(ran.code, 0, ran.stderr);
     assert.match(ran.stdout, /alpha: done in .*: safe to remove/);
 
     // live messages only: the retained one at subscription time is the previous run's
-    const seen = watch.messages
-      .filter((m) => !m.retain)
+    // the drive's new state comes before the final status, so the LED never pairs "success" with a stale "overdue"
+    const live = watch.messages.filter((m) => !m.retain);
+    const driveDone = live.findIndex(
+      (m) => m.topic === t.drive('alpha') && (m.json() as { last_result: string }).last_result === 'success',
+    );
+    const statusDone = live.findIndex(
+      (m) => m.topic === t.status && (m.json() as { state: string }).state === 'success',
+    );
+    assert.ok(
+      driveDone >= 0 && driveDone < statusDone,
+      `drive state at ${driveDone}, success at ${statusDone}`,
+    );
+    assert.equal((live[driveDone]!.json() as { overdue: boolean }).overdue, false);
+
+    const seen = live
+      .filter((m) => m.topic === t.status)
       .map((m) => m.json() as { state: string; step: string | null })
       .map((s) => `${s.state}${s.step ? `:${s.step}` : ''}`)
       .filter((s, i, all) => s !== all[i - 1]);
@@ -230,7 +246,9 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
     const watch = await recorder(broker.url, [t.status]);
     const ran = await offsite(['run', 'alpha', '--config', busy]);
     execFileSync('pkill', ['-f', 'sleep 17.5']);
-    const failed = await watch.waitFor((m) => !m.retain && (m.json() as { state: string }).state !== 'running');
+    const failed = await watch.waitFor(
+      (m) => !m.retain && (m.json() as { state: string }).state !== 'running',
+    );
     await watch.close();
     assert.equal(ran.code, 1, ran.stdout + ran.stderr);
     const status = failed.json() as { state: string; step: string; message: string };
@@ -280,7 +298,9 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
           .then(() => setTimeout(() => child.kill('SIGTERM'), 700));
       },
     );
-    const failed = await watch.waitFor((m) => !m.retain && (m.json() as { state: string }).state === 'failed');
+    const failed = await watch.waitFor(
+      (m) => !m.retain && (m.json() as { state: string }).state === 'failed',
+    );
     await watch.close();
     assert.equal(ran.code, 1);
     assert.equal((failed.json() as { step: string }).step, 'sync');
