@@ -145,7 +145,10 @@ export class MqttReporter {
     // the drive's new state goes out before the final status, so that a subscriber (the LED)
     // never sees "success" next to the drive's old "overdue" and flashes the reminder
     const drive = config.drives.find((d) => d.name === e.drive);
-    if (!drive) return announce();
+    if (!drive) {
+      announce();
+      return;
+    }
     this.prepare(this.publishDrive(drive, recordAfterRun(this.record(drive.name), e)).finally(announce));
   }
 
