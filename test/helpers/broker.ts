@@ -3,7 +3,7 @@
  * or the embedded aedes broker where mosquitto is not installed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,7 @@ export async function startBroker(opts: { kind?: 'mosquitto' | 'aedes' } = {}): 
   if (kind === 'mosquitto' && bin) {
     const dir = mkdtempSync(join(tmpdir(), 'offsite-mosq-'));
     const conf = join(dir, 'mosquitto.conf');
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(
       conf,
       `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`,
