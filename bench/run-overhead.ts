@@ -59,14 +59,14 @@ export interface OverheadResult {
   unchanged: CaseFigures;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** a deterministic tree: 100 files per directory, 100..8,000 bytes each */
-function generateTree(root: string, files: number): number {
+export function generateTree(root: string, files: number): number {
   let seed = 42;
   const rnd = () => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
