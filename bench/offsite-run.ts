@@ -39,7 +39,10 @@ export async function benchOffsiteRun(files = 10_000, rounds = 7, log = (l: stri
         drives: [{ name: 'bench', directory: ours }],
       }),
     );
-    const r = { fresh: { bare: [] as number[], ours: [] as number[] }, unchanged: { bare: [] as number[], ours: [] as number[] } };
+    const r = {
+      fresh: { bare: [] as number[], ours: [] as number[] },
+      unchanged: { bare: [] as number[], ours: [] as number[] },
+    };
     for (let round = 0; round < rounds; round++) {
       const arms = round % 2 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const);
       for (const kase of ['fresh', 'unchanged'] as const) {
@@ -50,7 +53,13 @@ export async function benchOffsiteRun(files = 10_000, rounds = 7, log = (l: stri
           } else {
             if (kase === 'fresh') rmSync(ours, { recursive: true, force: true });
             mkdirSync(ours, { recursive: true });
-            r[kase].ours.push(timed(() => execFileSync(process.execPath, [CLI, 'run', 'bench', '--config', config], { stdio: 'ignore' })));
+            r[kase].ours.push(
+              timed(() =>
+                execFileSync(process.execPath, [CLI, 'run', 'bench', '--config', config], {
+                  stdio: 'ignore',
+                }),
+              ),
+            );
           }
         }
       }
@@ -71,7 +80,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { files: { type: 'string' }, rounds: { type: 'string' } } });
   const res = await benchOffsiteRun(Number(values.files ?? 10_000), Number(values.rounds ?? 7));
   const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
-  console.log(`offsite run vs rsync -a --delete, ${res.files} files (${(res.bytes / 1e6).toFixed(1)} MB), median of ${res.rounds}`);
+  console.log(
+    `offsite run vs rsync -a --delete, ${res.files} files (${(res.bytes / 1e6).toFixed(1)} MB), median of ${res.rounds}`,
+  );
   console.log('| case | bare rsync -a --delete | offsite run | extra | ratio |');
   console.log('|---|---|---|---|---|');
   for (const k of ['fresh', 'unchanged'] as const) {
