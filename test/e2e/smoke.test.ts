@@ -27,7 +27,7 @@ describe('the e2e harness', () => {
     const started = performance.now();
     vm = await Vm.start({ image });
     await vm.waitUntilBooted();
-    timing(`boot to multi-user (${vm.accel})`, started);
+    timing(`start to multi-user (${vm.accel}, ${vm.resumed ? 'resumed snapshot' : 'cold boot'})`, started);
     drive = await makeLuksDisk({ dir: disksDir, name: 'alpha' });
   });
 
@@ -115,6 +115,18 @@ describe('the e2e harness', () => {
     assert.notEqual(r.exitCode, 0);
     assert.match(r.stderr, /No key available/);
     await vm.unplug('alpha');
+  });
+
+  test('a USB keyboard gives the guest real LED class devices to drive through sysfs', async () => {
+    const leds = await vm.plugKeyboardLeds();
+    const capslock = leds.capslock!;
+    assert.ok(capslock, `a capslock LED among ${Object.keys(leds).join(', ')}`);
+    assert.equal((await vm.run(`cat '${capslock}/max_brightness'`)).trim(), '1');
+    await vm.run(`echo 1 > '${capslock}/brightness'`);
+    assert.equal((await vm.run(`cat '${capslock}/brightness'`)).trim(), '1');
+    await vm.run(`echo 0 > '${capslock}/brightness'`);
+    await vm.unplug('ledkbd');
+    await vm.waitFor(`! test -e '${capslock}'`, { timeoutMs: 30_000 });
   });
 
   test('copyIn ships a host directory into the guest byte for byte', async () => {

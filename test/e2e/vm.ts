@@ -5,7 +5,7 @@
  *
  * The API scenarios use:
  *
- *   const vm = await Vm.start({ image: await ensureImage() });   // boots; resolves when the agent answers
+ *   const vm = await Vm.start({ image: await ensureImage() });   // resolves when the guest agent answers
  *   await vm.waitUntilBooted();                  // systemctl is-system-running --wait (running or degraded)
  *   const r = await vm.exec('systemctl is-active mosquitto');    // { exitCode, stdout, stderr }; never throws on exit code
  *   const out = await vm.run('cat /etc/hostname');               // stdout; throws with stderr on non-zero exit
@@ -19,6 +19,11 @@
  *   await vm.checkpoint('booted'); ... await vm.restore('booted'); // savevm/loadvm in the run's overlay (~seconds)
  *   await vm.shutdown();                                         // poweroff in the guest; QEMU exits
  *
+ * Start-up: the first start on a host boots the kernel (30-60 s under TCG), waits for
+ * multi-user and saves the whole machine (a QEMU migration stream, zstd) beside the cached
+ * image; every later start resumes that state in a few seconds, with the guest clock set to
+ * now. OFFSITE_E2E_BOOT=cold (or `boot: 'cold'`) boots the kernel every time instead.
+ *
  * Each run writes to its own qcow2 overlay on top of the cached base image, so the cache stays
  * clean. The run directory (overlay, sockets, console.log) is removed on shutdown unless
  * OFFSITE_E2E_KEEP=1; `vm.consoleTail()` gives the guest's serial console for failure reports.
@@ -28,15 +33,16 @@
  * OFFSITE_E2E_ACCEL=kvm|tcg forces one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CACHE_ROOT, elapsed, sh } from './host.js';
 import { type GuestImage, KERNEL_CMDLINE } from './image.js';
 import { GuestAgent, Qmp } from './qmp.js';
+import { timing } from './timing.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -47,6 +53,11 @@ export interface VmOptions {
   accel?: Accel;
   /** Milliseconds to wait for the guest agent after QEMU starts. */
   bootTimeoutMs?: number;
+  /**
+   * snapshot (default): resume the cached booted state, made by one cold boot the first time;
+   * cold: boot the kernel every time. OFFSITE_E2E_BOOT=cold sets the default.
+   */
+  boot?: 'snapshot' | 'cold';
   log?: (line: string) => void;
 }
 
@@ -71,6 +82,15 @@ export interface PlugOptions {
 }
 
 const QEMU = 'qemu-system-x86_64';
+
+interface Machine {
+  image: GuestImage;
+  accel: Accel;
+  memoryMb: number;
+  cpus: number;
+  log: (line: string) => void;
+  bootTimeoutMs: number;
+}
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 interface ExecStatus {
@@ -87,6 +107,8 @@ export class Vm {
   private copies = 0;
 
   readonly accel: Accel;
+  /** True when the guest resumed the booted snapshot, false when it booted its kernel. */
+  readonly resumed: boolean;
   /** The run's directory: overlay.qcow2, console.log, the QMP and agent sockets. */
   readonly runDir: string;
   private readonly qemu: ChildProcess;
@@ -96,6 +118,7 @@ export class Vm {
 
   private constructor(
     accel: Accel,
+    resumed: boolean,
     runDir: string,
     child: ChildProcess,
     qmp: Qmp,
@@ -103,6 +126,7 @@ export class Vm {
     log: (line: string) => void,
   ) {
     this.accel = accel;
+    this.resumed = resumed;
     this.runDir = runDir;
     this.qemu = child;
     this.qmp = qmp;
@@ -117,50 +141,60 @@ export class Vm {
     const log = options.log ?? ((line: string) => console.log(line));
     const { image } = options;
     const accel = options.accel ?? (await chooseAccel(image, log));
-    const runDir = await mkdtemp(join(tmpdir(), 'offsite-e2e-'));
-    const overlay = join(runDir, 'overlay.qcow2');
-    await sh('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.rootfs, overlay]);
+    const machine: Machine = {
+      image,
+      accel,
+      memoryMb: options.memoryMb ?? 1024,
+      cpus: options.cpus ?? 2,
+      log,
+      bootTimeoutMs: options.bootTimeoutMs ?? 240_000,
+    };
+    const boot = options.boot ?? (process.env.OFFSITE_E2E_BOOT === 'cold' ? 'cold' : 'snapshot');
+    if (boot === 'snapshot') {
+      try {
+        const booted = await Vm.bootedSnapshot(machine);
+        return await Vm.launch(machine, {
+          backing: booted.disk,
+          backingFormat: 'qcow2',
+          incoming: booted.state,
+        });
+      } catch (error) {
+        log(`e2e: resuming the booted snapshot failed, booting cold instead: ${(error as Error).message}`);
+      }
+    }
+    return Vm.launch(machine, { backing: image.rootfs, backingFormat: 'raw' });
+  }
 
-    const args = [
-      '-nodefaults',
-      '-no-user-config',
-      '-display',
-      'none',
-      '-no-reboot',
-      ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=256', '-cpu', 'max']),
-      '-m',
-      String(options.memoryMb ?? 1024),
-      '-smp',
-      String(options.cpus ?? 2),
-      '-nic',
-      'none',
-      '-serial',
-      `file:${join(runDir, 'console.log')}`,
-      '-kernel',
-      image.kernel,
-      '-initrd',
-      image.initrd,
-      '-append',
-      KERNEL_CMDLINE,
-      '-blockdev',
-      `driver=qcow2,node-name=root,file.driver=file,file.filename=${overlay}`,
-      '-device',
-      'virtio-blk-pci,drive=root,id=rootdisk',
-      '-device',
-      'qemu-xhci,id=xhci',
-      '-device',
-      'virtio-rng-pci',
-      '-device',
-      'virtio-serial-pci,id=vser',
-      '-chardev',
-      `socket,id=qga,path=${join(runDir, 'qga.sock')},server=on,wait=off`,
-      '-device',
-      'virtserialport,bus=vser.0,chardev=qga,name=org.qemu.guest_agent.0',
-      '-qmp',
-      `unix:${join(runDir, 'qmp.sock')},server=on,wait=off`,
-    ];
+  /**
+   * Starts QEMU on a fresh overlay over `backing`. With `incoming`, the guest resumes from a
+   * saved migration stream (the booted snapshot) instead of booting: the command line must
+   * then be the one the stream was saved with, except for file paths.
+   */
+  private static async launch(
+    machine: Machine,
+    disk: { backing: string; backingFormat: 'raw' | 'qcow2'; incoming?: string; overlay?: string },
+  ): Promise<Vm> {
+    const { accel, log } = machine;
+    const runDir = await mkdtemp(join(tmpdir(), 'offsite-e2e-'));
+    const overlay = disk.overlay ?? join(runDir, 'overlay.qcow2');
+    await sh('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      disk.backingFormat,
+      '-b',
+      disk.backing,
+      overlay,
+    ]);
+
+    const args = qemuArgs(machine, runDir, overlay, disk.incoming !== undefined);
     const started = performance.now();
-    log(`e2e: starting QEMU (${accel}${accel === 'tcg' ? ', software emulation' : ''}) in ${runDir}`);
+    const how = disk.incoming ? 'resuming the booted snapshot' : 'booting';
+    log(
+      `e2e: starting QEMU (${accel}${accel === 'tcg' ? ', software emulation' : ''}), ${how}, in ${runDir}`,
+    );
     const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (s: string) => {
@@ -179,20 +213,108 @@ export class Vm {
       const connectAll = async () => {
         const qmp = await Qmp.connect(join(runDir, 'qmp.sock'));
         const agent = await GuestAgent.connect(join(runDir, 'qga.sock'));
-        await agent.sync(options.bootTimeoutMs ?? 180_000);
+        if (disk.incoming) {
+          await qmp.execute('migrate-incoming', { uri: `exec:zstd -q -d -c '${disk.incoming}'` });
+          // The state was saved from a stopped guest, so it arrives paused.
+          const state = await waitForRunState(qmp, ['running', 'paused'], 120_000);
+          if (state === 'paused') await qmp.execute('cont');
+          await agent.sync(30_000);
+          // The guest resumes at the moment the snapshot was taken.
+          await agent.execute('guest-set-time', { time: Date.now() * 1_000_000 });
+        } else {
+          await agent.sync(machine.bootTimeoutMs);
+        }
         return { qmp, agent };
       };
       const { qmp, agent } = await Promise.race([connectAll(), exitedEarly]);
       exitedEarly.catch(() => undefined);
       log(`e2e: guest agent answers ${elapsed(started)} after QEMU started`);
-      return new Vm(accel, runDir, child, qmp, agent, log);
+      return new Vm(accel, disk.incoming !== undefined, runDir, child, qmp, agent, log);
     } catch (error) {
       child.kill('SIGKILL');
       const tail = await readFile(join(runDir, 'console.log'), 'utf8').catch(() => '');
+      if (process.env.OFFSITE_E2E_KEEP !== '1') await rm(runDir, { recursive: true, force: true });
       throw new Error(
         `${(error as Error).message}\n--- guest console (last lines) ---\n${lastLines(tail, 30)}`,
       );
     }
+  }
+
+  /** Stops the guest and writes its whole state (memory, devices) to a file; QEMU then quits. */
+  private async saveStateAndQuit(statePath: string): Promise<void> {
+    await this.qmp.execute('stop');
+    await this.qmp.execute('migrate-set-parameters', { 'max-bandwidth': 10 * 2 ** 30 });
+    await this.qmp.execute('migrate', { uri: `exec:zstd -q -1 -o '${statePath}'` });
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const { status, 'error-desc': why } = await this.qmp.execute<{
+        status?: string;
+        'error-desc'?: string;
+      }>('query-migrate');
+      if (status === 'completed') break;
+      if (status === 'failed' || status === 'cancelled')
+        throw new Error(`saving the guest state ${status}: ${why}`);
+      if (Date.now() > deadline) throw new Error('saving the guest state took too long');
+      await sleep(200);
+    }
+    const gone = new Promise<void>((resolve) => this.qemu.once('exit', () => resolve()));
+    await this.qmp.execute('quit').catch(() => undefined);
+    await gone;
+    this.qmp.close();
+    this.agent.close();
+    await rm(this.runDir, { recursive: true, force: true });
+  }
+
+  /**
+   * The booted snapshot beside the image: the root disk as it was when the guest reached
+   * multi-user (disk.qcow2 over rootfs.img) and the machine state then (state.zst). Made by one
+   * cold boot; every later start resumes from it in seconds. Keyed by everything that must
+   * match between saving and resuming.
+   */
+  private static async bootedSnapshot(machine: Machine): Promise<{ disk: string; state: string }> {
+    const qemuVersion = (await sh(QEMU, ['--version'])).stdout.split('\n')[0] ?? '';
+    // A saved state resumes only on the same machine: same QEMU, same command line bar paths.
+    const key = createHash('sha256')
+      .update(qemuVersion)
+      .update(JSON.stringify(qemuArgs(machine, '/RUN', '/OVERLAY', false)))
+      .digest('hex')
+      .slice(0, 12);
+    const dir = join(machine.image.dir, `booted-${key}`);
+    const result = { disk: join(dir, 'disk.qcow2'), state: join(dir, 'state.zst') };
+    if (existsSync(join(dir, 'READY'))) return result;
+
+    const started = performance.now();
+    machine.log('e2e: no booted snapshot yet: booting cold once to make it');
+    const work = `${dir}.tmp-${process.pid}`;
+    await rm(work, { recursive: true, force: true });
+    await mkdir(work, { recursive: true });
+    try {
+      const vm = await Vm.launch(machine, {
+        backing: machine.image.rootfs,
+        backingFormat: 'raw',
+        overlay: join(work, 'disk.qcow2'),
+      });
+      try {
+        const state = await vm.waitUntilBooted(machine.bootTimeoutMs);
+        if (state !== 'running') throw new Error(`the guest booted ${state}, not running`);
+        await vm.run('sync');
+        await vm.saveStateAndQuit(join(work, 'state.zst'));
+      } catch (error) {
+        vm.kill();
+        throw error;
+      }
+      for (const old of await readdir(machine.image.dir)) {
+        const path = join(machine.image.dir, old);
+        if (old.startsWith('booted-') && path !== work) await rm(path, { recursive: true, force: true });
+      }
+      await rename(work, dir);
+    } catch (error) {
+      await rm(work, { recursive: true, force: true });
+      throw error;
+    }
+    await writeFile(join(dir, 'READY'), `${new Date().toISOString()}\n`);
+    timing('booted snapshot made (cold boot + save)', started);
+    return result;
   }
 
   /** Runs `sh -c command` in the guest as root. Resolves with the exit code; rejects only on timeout or agent failure. */
@@ -336,12 +458,35 @@ export class Vm {
   /** Pulls a device out; for USB this is a surprise removal, as when a person pulls the stick. */
   async unplug(id: string, timeoutMs = 30_000): Promise<void> {
     const node = this.plugged.get(id);
-    if (!node) throw new Error(`device ${id} is not plugged`);
+    if (node === undefined) throw new Error(`device ${id} is not plugged`);
     const mark = this.qmp.mark();
     await this.qmp.execute('device_del', { id });
     await this.qmp.waitEvent('DEVICE_DELETED', (d) => d.device === id, timeoutMs, mark);
-    await this.qmp.execute('blockdev-del', { 'node-name': node });
+    if (node) await this.qmp.execute('blockdev-del', { 'node-name': node });
     this.plugged.delete(id);
+  }
+
+  /**
+   * Plugs a USB keyboard whose lock LEDs the guest kernel exposes as LED class devices
+   * (/sys/class/leds/input<N>::capslock, ::numlock, ::scrolllock; brightness 0 or 1):
+   * real sysfs LEDs for the LED agent's sysfs driver, since the guest has no other LED.
+   * Returns their /sys/class/leds paths by function, e.g. { capslock: '/sys/class/leds/input3::capslock' }.
+   */
+  async plugKeyboardLeds(id = 'ledkbd'): Promise<Record<string, string>> {
+    await this.qmp.execute('device_add', { driver: 'usb-kbd', bus: 'xhci.0', id });
+    this.plugged.set(id, '');
+    // The machine's PS/2 keyboard has lock LEDs too (input0::*): take the ones on USB.
+    const result = await this.waitFor(
+      'for l in /sys/class/leds/input*::capslock; do readlink -f "$l/device" | grep -q /usb && echo "$l"; done | grep .',
+      { timeoutMs: 30_000 },
+    );
+    const input = result.stdout
+      .trim()
+      .split('\n')
+      .pop()!
+      .replace(/::capslock$/, '');
+    const names = (await this.run(`ls -d ${input}::*`)).trim().split('\n');
+    return Object.fromEntries(names.map((path) => [path.slice(path.indexOf('::') + 2), path]));
   }
 
   /** Copies a host directory into the guest: packed with mkfs.ext4 -d, plugged read-only, copied with cp -a. */
@@ -442,6 +587,61 @@ export class Vm {
   }
 }
 
+function qemuArgs(machine: Machine, runDir: string, overlay: string, incoming: boolean): string[] {
+  const { image, accel } = machine;
+  return [
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=256', '-cpu', 'max']),
+    '-m',
+    String(machine.memoryMb),
+    '-smp',
+    String(machine.cpus),
+    '-nic',
+    'none',
+    '-serial',
+    `file:${join(runDir, 'console.log')}`,
+    '-kernel',
+    image.kernel,
+    '-initrd',
+    image.initrd,
+    '-append',
+    KERNEL_CMDLINE,
+    '-blockdev',
+    `driver=qcow2,node-name=root,file.driver=file,file.filename=${overlay}`,
+    '-device',
+    'virtio-blk-pci,drive=root,id=rootdisk',
+    '-device',
+    'qemu-xhci,id=xhci',
+    '-device',
+    'virtio-rng-pci',
+    '-device',
+    'virtio-serial-pci,id=vser',
+    '-chardev',
+    `socket,id=qga,path=${join(runDir, 'qga.sock')},server=on,wait=off`,
+    '-device',
+    'virtserialport,bus=vser.0,chardev=qga,name=org.qemu.guest_agent.0',
+    '-qmp',
+    `unix:${join(runDir, 'qmp.sock')},server=on,wait=off`,
+    ...(incoming ? ['-incoming', 'defer'] : []),
+  ];
+}
+
+async function waitForRunState(qmp: Qmp, wanted: string[], timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status } = await qmp.execute<{ status: string }>('query-status');
+    if (wanted.includes(status)) return status;
+    if (Date.now() > deadline) {
+      throw new Error(`the guest is ${status}, not ${wanted.join(' or ')}, after ${timeoutMs} ms`);
+    }
+    await sleep(100);
+  }
+}
+
 function lastLines(text: string, n: number): string {
   return text.split('\n').slice(-n).join('\n');
 }
@@ -466,7 +666,11 @@ export async function chooseAccel(
   }
   const qemuVersion = (await sh(QEMU, ['--version'])).stdout.split('\n')[0] ?? '';
   const verdictFile = join(CACHE_ROOT, 'kvm-probe.json');
-  const key = `${release()} | ${qemuVersion} | ${image.hash}`;
+  const kernelHash = createHash('sha256')
+    .update(await readFile(image.kernel))
+    .digest('hex')
+    .slice(0, 16);
+  const key = `${release()} | ${qemuVersion} | ${kernelHash}`;
   try {
     const cached = JSON.parse(await readFile(verdictFile, 'utf8')) as { key: string; accel: Accel };
     if (cached.key === key) {
