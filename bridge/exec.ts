@@ -3,7 +3,14 @@
  * Everything goes through here so that errors carry the command and its
  * stderr, and so that a run can be cancelled as a whole.
  */
-import { execa } from 'execa';
+// execa is loaded on first use: importing it costs ~0.1 s of start-up, which
+// every `offsite` command paid even when it ran nothing (docs/benchmarks.md)
+type Execa = typeof import('execa').execa;
+let execaFn: Execa | undefined;
+async function loadExeca(): Promise<Execa> {
+  execaFn ??= (await import('execa')).execa;
+  return execaFn;
+}
 
 export interface ExecResult {
   exitCode: number;
@@ -47,6 +54,7 @@ export async function run(
 ): Promise<ExecResult> {
   const okCodes = opts.okCodes ?? [0];
   const cmd = describe(file, args);
+  const execa = await loadExeca();
   const result = await execa(file, args, {
     reject: false,
     timeout: opts.timeoutMs,
@@ -78,6 +86,7 @@ function lastLine(s: string): string {
 
 /** true when a program is on PATH */
 export async function which(file: string): Promise<boolean> {
+  const execa = await loadExeca();
   const r = await execa('sh', ['-c', `command -v "$1"`, 'sh', file], { reject: false });
   return r.exitCode === 0;
 }

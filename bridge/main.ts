@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type Command, EXIT, UsageError } from './commands/command.js';
-import { commands } from './commands/index.js';
+import { commands, loadCommands } from './commands/index.js';
 import { ConfigError, configPath } from './config.js';
 import { createLogger } from './log.js';
 
@@ -14,15 +14,16 @@ const COMMON = {
   verbose: { type: 'boolean', short: 'v' },
 } as const;
 
-function mainHelp(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
+async function mainHelp(): Promise<string> {
+  const loaded = await loadCommands();
+  const width = Math.max(...loaded.map((c) => c.name.length));
   return [
     'Usage: offsite <command> [options]',
     '',
     'Rotating, encrypted, off-site backup drives: plug a drive in, wait for green.',
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Options for every command:',
     '  -c, --config FILE   configuration (default: $OFFSITE_CONFIG, else /etc/offsite/config.yaml)',
@@ -42,7 +43,7 @@ export function commandHelp(cmd: Command): string {
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(mainHelp());
+    process.stdout.write(await mainHelp());
     return name ? EXIT.ok : EXIT.usage;
   }
   if (name === '--version' || name === '-V') {
@@ -50,11 +51,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`offsite ${version}\n`);
     return EXIT.ok;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     process.stderr.write(`offsite: unknown command "${name}" (see offsite --help)\n`);
     return EXIT.usage;
   }
+  const cmd = await entry.load();
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

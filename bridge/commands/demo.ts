@@ -95,7 +95,7 @@ Options:
         const outcome = await runDrive(config, drive, {
           log: ctx.log,
           out: ctx.stdout,
-          reporters: reportersFor(config, ctx.log),
+          reporters: await reportersFor(config, ctx.log),
         });
         await new Promise((r) => setTimeout(r, 300)); // let the LED and HA lines arrive before the next paragraph
         if (outcome.exitCode !== 0) code = outcome.exitCode;

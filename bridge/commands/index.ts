@@ -1,27 +1,32 @@
-/** Every `offsite` subcommand, in the order `offsite --help` lists them. */
-import { checkCommand } from './check.js';
-import { cleanupCommand } from './cleanup.js';
+/**
+ * Every `offsite` subcommand, in the order `offsite --help` lists them.
+ * Loaded on demand: `offsite run` should not pay for the modules `demo`,
+ * `doctor` or `prepare-drive` pull in (an embedded broker, HID, ...), which
+ * made start-up several tenths of a second slower (docs/benchmarks.md).
+ */
 import type { Command } from './command.js';
-import { demoCommand } from './demo.js';
-import { doctorCommand } from './doctor.js';
-import { installCommand } from './install.js';
-import { prepareDriveCommand } from './prepare-drive.js';
-import { reportFailureCommand } from './report-failure.js';
-import { runCommand } from './run.js';
-import { statusCommand } from './status.js';
-import { uninstallCommand } from './uninstall.js';
-import { unitsCommand } from './units.js';
 
-export const commands: Command[] = [
-  runCommand,
-  statusCommand,
-  checkCommand,
-  reportFailureCommand,
-  installCommand,
-  uninstallCommand,
-  unitsCommand,
-  prepareDriveCommand,
-  cleanupCommand,
-  doctorCommand,
-  demoCommand,
+export interface CommandEntry {
+  /** the name typed after `offsite` (the same as the command's own `name`) */
+  name: string;
+  load(): Promise<Command>;
+}
+
+export const commands: CommandEntry[] = [
+  { name: 'run', load: async () => (await import('./run.js')).runCommand },
+  { name: 'status', load: async () => (await import('./status.js')).statusCommand },
+  { name: 'check', load: async () => (await import('./check.js')).checkCommand },
+  { name: 'report-failure', load: async () => (await import('./report-failure.js')).reportFailureCommand },
+  { name: 'install', load: async () => (await import('./install.js')).installCommand },
+  { name: 'uninstall', load: async () => (await import('./uninstall.js')).uninstallCommand },
+  { name: 'units', load: async () => (await import('./units.js')).unitsCommand },
+  { name: 'prepare-drive', load: async () => (await import('./prepare-drive.js')).prepareDriveCommand },
+  { name: 'cleanup', load: async () => (await import('./cleanup.js')).cleanupCommand },
+  { name: 'doctor', load: async () => (await import('./doctor.js')).doctorCommand },
+  { name: 'demo', load: async () => (await import('./demo.js')).demoCommand },
 ];
+
+/** every command, loaded (for `offsite --help`) */
+export function loadCommands(): Promise<Command[]> {
+  return Promise.all(commands.map((c) => c.load()));
+}

@@ -50,7 +50,7 @@ Example:
       const outcome = await runDrive(config, drive, {
         log: ctx.log,
         out: ctx.stdout,
-        reporters: reportersFor(config, ctx.log),
+        reporters: await reportersFor(config, ctx.log),
       });
       return outcome.exitCode;
     } catch (e) {

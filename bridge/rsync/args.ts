@@ -43,3 +43,20 @@ export function rsyncArgs(plan: RsyncPlan): string[] {
   );
   return args;
 }
+
+/**
+ * The same copy as a question: would `rsync` change anything in `copy` (the
+ * previous complete copy)? Same options and filters, so rsync's answer is the
+ * one the real copy would act on; `--itemize-changes` prints one line per
+ * difference (nothing when there is none), and `--delete-excluded` makes a
+ * name the copy still has but the filters now leave out count as a change
+ * (a new copy would not have it).
+ */
+export function rsyncCheckArgs(plan: Omit<RsyncPlan, 'staging' | 'linkDest'> & { copy: string }): string[] {
+  const args = rsyncArgs({ ...plan, staging: plan.copy, linkDest: null }).filter(
+    (a) => a !== '--info=progress2',
+  );
+  const end = args.indexOf('--');
+  args.splice(end, 0, '--dry-run', '--itemize-changes', '--delete-excluded');
+  return args;
+}

@@ -15,6 +15,11 @@ export interface CopySession {
   skipped: Set<string>;
   /** when the copy started (ms since the epoch), to tell a source that changed meanwhile */
   startedAt: number;
+  /**
+   * rsync found nothing to change against the previous copy (a snapshot), so
+   * no new copy was built: verify checks `previous` itself and switches nothing
+   */
+  unchanged: boolean;
 }
 
 const sessions = new WeakMap<RunFacts, CopySession>();

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, realpathSync, statfsSync, statSync } from 'nod
 import { join } from 'node:path';
 import type { Drive } from '../config.js';
 import { acquireLock, type HeldLock } from '../lockfile.js';
-import { rsyncArgs } from '../rsync/args.js';
+import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../rsync/file-list.js';
 import { isMountPoint } from '../rsync/mount-check.js';
@@ -24,6 +24,7 @@ import {
   tidy,
 } from '../rsync/snapshots.js';
 import { Throttle } from '../rsync/throttle.js';
+import { wouldChange } from '../rsync/would-change.js';
 import type { SyncProgress } from '../run/events.js';
 import { MARKER_FILE } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';
@@ -125,8 +126,41 @@ export const sync: Step = {
     checkFreeSpace(target);
 
     const lock = await takeSourceLock(ctx);
-    const session = { lock, previous, skipped: new Set<string>(), startedAt: Date.now() };
+    const session = { lock, previous, skipped: new Set<string>(), startedAt: Date.now(), unchanged: false };
     startSession(ctx.facts, session);
+    const throttle = new Throttle<SyncProgress>((p) => ctx.progress(p));
+
+    // An unchanged source would still cost a whole new tree of hard links (and
+    // the removal of the old one): ask rsync first. Only against a snapshot of
+    // ours (other layouts are migrated by a real copy) and with nothing to resume.
+    if (previous?.kind === 'snapshot' && !existsSync(l.staging)) {
+      const checkArgv = [
+        ...(config.source.lock ?? []),
+        'rsync',
+        ...rsyncCheckArgs({
+          source,
+          copy: previous.path,
+          exclude: config.source.exclude,
+          extra: config.source.rsync_args,
+        }),
+      ];
+      log.debug(`${drive.name}: ${checkArgv.join(' ')}`);
+      const answer = await wouldChange(checkArgv, ctx.signal);
+      if (answer.changed === 'cancelled' || ctx.signal.aborted)
+        throw new StepError('cancelled while comparing the source with the previous copy; it is intact');
+      if (answer.changed === false) {
+        session.unchanged = true;
+        ctx.facts.bytes = 0;
+        log.info(
+          `${drive.name}: nothing changed since ${previous.path}: no new copy (verify checks that one)`,
+        );
+        throttle.flush({ percent: 100, bytes: 0, rate: 0, etaSeconds: 0 });
+        return;
+      }
+      log.debug(
+        `${drive.name}: the source changed: ${answer.changed === 'error' ? answer.error.message : answer.why}`,
+      );
+    }
 
     const argv = [
       ...(config.source.lock ?? []),
@@ -140,7 +174,6 @@ export const sync: Step = {
       }),
     ];
     log.debug(`${drive.name}: ${argv.join(' ')}`);
-    const throttle = new Throttle<SyncProgress>((p) => ctx.progress(p));
     const r = await runRsync(argv, { signal: ctx.signal, onProgress: (p) => throttle.push(p) });
     ctx.facts.bytes = r.last?.bytes ?? 0;
 

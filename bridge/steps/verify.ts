@@ -3,8 +3,11 @@
  * checksum sample, `borg check` for a Borg repository), then switch it in as
  * `current` and drop the previous copy. A copy that fails verification is
  * never switched in: the previous `current` stays.
+ *
+ * When sync found nothing to change, there is no staging copy: the same
+ * checks run on the copy `current` names, and nothing is switched or removed.
  */
-import { existsSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BorgCheckError, borgCheck } from '../rsync/borg.js';
 import { compareChecksums } from '../rsync/checksum.js';
@@ -12,7 +15,7 @@ import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
 import { endSession, sessionOf } from '../rsync/session.js';
 import { layout, removePrevious, switchCurrent } from '../rsync/snapshots.js';
-import { type Step, StepError } from './step.js';
+import { type RunFacts, type Step, StepError } from './step.js';
 
 function plural(n: number, word: string, words = `${word}s`): string {
   return `${n} ${n === 1 ? word : words}`;
@@ -27,16 +30,18 @@ export const verify: Step = {
     if (!target) throw new StepError('no target directory (identify/mount did not run)');
     const l = layout(target);
     const session = sessionOf(ctx.facts);
-    if (!session || !existsSync(l.staging))
+    const unchanged = session?.unchanged && session.previous ? session.previous.path : null;
+    if (!session || (!unchanged && !existsSync(l.staging)))
       throw new StepError(`there is no new copy to verify in ${l.staging} (sync did not run)`);
     const source = config.source.path;
+    const copy = unchanged ?? l.staging;
 
     const cancelled = (e: unknown): never => {
       if (ctx.signal.aborted)
         throw new StepError('cancelled during verify; the previous copy is intact', { cause: e });
       throw e;
     };
-    const cmp = await compareTrees(source, l.staging, {
+    const cmp = await compareTrees(source, copy, {
       exclude: excludeMatcher(config.source.exclude),
       skip: session.skipped,
       owners: process.getuid?.() === 0,
@@ -51,17 +56,22 @@ export const verify: Step = {
           ? `; and ${cmp.differenceCount - cmp.differences.length} more`
           : '';
       const hint = cmp.sourceChanged
-        ? ' (the source changed while it was being copied; the next run copies it again)'
+        ? unchanged
+          ? ' (the source changed since it was compared with the copy; the next run copies it again)'
+          : ' (the source changed while it was being copied; the next run copies it again)'
         : '';
       throw new StepError(
         `the copy differs from the source in ${plural(cmp.differenceCount, 'place')}${hint}: ${cmp.differences.join('; ')}${more}`,
       );
     }
 
-    const mismatches = await compareChecksums(source, l.staging, cmp.sample, ctx.signal).catch(cancelled);
+    const mismatches = await compareChecksums(source, copy, cmp.sample, ctx.signal).catch(cancelled);
     if (mismatches.length) {
       // same size and time: rsync's quick check would keep these on the next run, so drop them from the staging copy
-      for (const m of mismatches) rmSync(join(l.staging, m.file), { force: true });
+      if (!unchanged) for (const m of mismatches) rmSync(join(l.staging, m.file), { force: true });
+      // `current` itself is never touched; an (empty) staging copy makes the next run build a new copy
+      // instead of asking rsync, whose quick check would call the copy unchanged again
+      else mkdirSync(l.staging, { recursive: true });
       throw new StepError(
         `checksum mismatch in ${plural(mismatches.length, 'file')} of the copy: ${mismatches
           .slice(0, 5)
@@ -71,13 +81,22 @@ export const verify: Step = {
     }
 
     try {
-      const borg = await borgCheck(source, l.staging, config.verify.borg_check, { signal: ctx.signal });
+      const borg = await borgCheck(source, copy, config.verify.borg_check, { signal: ctx.signal });
       log.info(
         `${drive.name}: borg check --repository-only: ${borg.ran ? 'passed' : `skipped (${borg.reason})`}`,
       );
     } catch (e) {
       if (e instanceof BorgCheckError) throw new StepError(e.message, { cause: e });
       cancelled(e);
+    }
+
+    if (unchanged) {
+      log.info(
+        `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes) and ${plural(cmp.sample.length, 'checksum')}; current is unchanged (${unchanged})`,
+      );
+      endSession(ctx.facts);
+      recordSpace(ctx.facts, target);
+      return;
     }
 
     const snapshot = await switchCurrent(l, ctx.runId, session.previous);
@@ -92,9 +111,12 @@ export const verify: Step = {
       log.warn(`${drive.name}: could not remove the previous copy: ${(e as Error).message}`);
     }
     endSession(ctx.facts);
-
-    const fs = statfsSync(target);
-    ctx.facts.freeBytes = fs.bavail * fs.bsize;
-    ctx.facts.sizeBytes = fs.blocks * fs.bsize;
+    recordSpace(ctx.facts, target);
   },
 };
+
+function recordSpace(facts: RunFacts, target: string): void {
+  const fs = statfsSync(target);
+  facts.freeBytes = fs.bavail * fs.bsize;
+  facts.sizeBytes = fs.blocks * fs.bsize;
+}

@@ -1,0 +1,61 @@
+/**
+ * Asks rsync whether a copy would change anything (`rsyncCheckArgs`: a dry
+ * run with the same options and filters). It stops at the first itemized
+ * change: on a changed source the question costs only the scan up to it.
+ * Any doubt (output, an exit code other than 0, a signal) answers "changed":
+ * the safe answer is always the full copy.
+ */
+import { spawn } from 'node:child_process';
+
+export type Answer =
+  | { changed: false }
+  | { changed: true; why: string }
+  | { changed: 'cancelled' }
+  | { changed: 'error'; error: Error };
+
+export function wouldChange(argv: readonly string[], signal?: AbortSignal): Promise<Answer> {
+  return new Promise((resolve) => {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, LC_ALL: 'C.UTF-8' },
+    });
+    let first = '';
+    let stderr = '';
+    let stopped = false;
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {}
+    };
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      killGroup('SIGTERM');
+    };
+    child.stdout.on('data', (c: Buffer) => {
+      if (!first) first = c.toString('utf8').split('\n')[0] ?? '';
+      stop();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 4096) stderr += c.toString('utf8');
+    });
+    const onAbort = () => stop();
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    let spawnError: Error | null = null;
+    child.on('error', (e) => {
+      spawnError = e;
+    });
+    child.on('close', (code, sig) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) return resolve({ changed: 'cancelled' });
+      if (spawnError) return resolve({ changed: 'error', error: spawnError });
+      if (first) return resolve({ changed: true, why: first.trim() });
+      if (code === 0) return resolve({ changed: false });
+      const last = stderr.trim().split('\n').pop() ?? '';
+      resolve({ changed: true, why: `the check exited with ${code ?? sig}${last ? `: ${last}` : ''}` });
+    });
+  });
+}
