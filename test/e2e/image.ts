@@ -173,6 +173,11 @@ export async function ensureImage(
     log(`e2e: guest image ${hash} from cache (${dir})`);
     return image(false, 0);
   }
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'building the guest image needs root (apt-get, debootstrap, chroot); run the e2e tests as root',
+    );
+  }
   await ensureHostPackages(log);
   const started = performance.now();
   const work = `${dir}.build-${process.pid}`;

@@ -53,6 +53,20 @@ describe('the e2e harness', () => {
     assert.deepEqual(r, { exitCode: 3, stdout: 'out:hello\n', stderr: 'err\n' });
   });
 
+  test("a background service in the guest receives from the guest's MQTT broker", async () => {
+    const unit = await vm.background(
+      'sub',
+      'mosquitto_sub -h 127.0.0.1 -t e2e/smoke -C 1 > /run/e2e-sub.out',
+    );
+    await vm.waitFor(`systemctl is-active ${unit}`, { timeoutMs: 10_000 });
+    // The subscription may not be in place the moment the service starts: publish until it lands.
+    await vm.waitFor('mosquitto_pub -h 127.0.0.1 -t e2e/smoke -m hello && grep -qx hello /run/e2e-sub.out', {
+      timeoutMs: 20_000,
+      intervalMs: 500,
+    });
+    await vm.waitFor(`! systemctl is-active ${unit}`, { timeoutMs: 10_000 });
+  });
+
   test('a LUKS drive plugged into a USB port becomes its by-uuid device unit', async () => {
     const started = performance.now();
     await vm.plug(drive.path, { id: 'alpha' });

@@ -10,9 +10,10 @@
  *   const r = await vm.exec('systemctl is-active mosquitto');    // { exitCode, stdout, stderr }; never throws on exit code
  *   const out = await vm.run('cat /etc/hostname');               // stdout; throws with stderr on non-zero exit
  *   await vm.waitFor('test -e /dev/mapper/x', { timeoutMs });    // polls until the command exits 0
+ *   await vm.background('mqtt', 'mosquitto_sub -v -t "#" > /run/mqtt.log');   // a transient service e2e-mqtt
  *   await vm.writeFile('/etc/offsite/config.yaml', text);        // small files through the agent
  *   const buf = await vm.readFile('/var/lib/offsite/ledger.json');
- *   await vm.copyIn('/work/main', '/opt/offsite');               // a directory tree, via a hot-plugged ext4 image
+ *   await vm.copyIn(repo, '/opt/offsite', { exclude: ['/.git'] });  // a directory tree, via a hot-plugged ext4 image
  *   await vm.plug(drive.path, { id: 'alpha' });                  // a USB stick in a USB port (usb-storage on xhci)
  *   await vm.plug(img, { id: 'x', bus: 'virtio' });              // or a virtio-blk disk (needs the guest's ACPI eject)
  *   await vm.unplug('alpha');                                    // pulled, as by hand: waits for DEVICE_DELETED
@@ -376,6 +377,19 @@ export class Vm {
     }
   }
 
+  /**
+   * Starts a long-running guest command as a transient systemd service (e2e-<name>.service),
+   * e.g. an MQTT recorder or an SMTP sink; stop it with `vm.run('systemctl stop e2e-<name>')`.
+   * Its output goes to the journal: `journalctl -u e2e-<name>`.
+   */
+  async background(name: string, command: string): Promise<string> {
+    if (!/^[a-z0-9_-]+$/.test(name)) throw new Error(`bad service name ${name}`);
+    const unit = `e2e-${name}.service`;
+    const quoted = `'${command.replace(/'/g, `'\\''`)}'`;
+    await this.run(`systemd-run --quiet --collect --unit=${unit} /bin/sh -c ${quoted}`);
+    return unit;
+  }
+
   /** Waits for boot to finish; returns systemd's verdict (running, or degraded with the failed units). */
   async waitUntilBooted(timeoutMs = 180_000): Promise<string> {
     const result = await this.exec('systemctl is-system-running --wait', { timeoutMs });
@@ -489,8 +503,12 @@ export class Vm {
     return Object.fromEntries(names.map((path) => [path.slice(path.indexOf('::') + 2), path]));
   }
 
-  /** Copies a host directory into the guest: packed with mkfs.ext4 -d, plugged read-only, copied with cp -a. */
-  async copyIn(hostDir: string, guestDir: string): Promise<void> {
+  /**
+   * Copies a host directory into the guest: packed with mkfs.ext4 -d, plugged read-only,
+   * copied with rsync -a (owners, modes, links, hard links kept). `exclude` takes rsync patterns
+   * (e.g. '/.git'); they save guest time, not packing time.
+   */
+  async copyIn(hostDir: string, guestDir: string, options: { exclude?: string[] } = {}): Promise<void> {
     const started = performance.now();
     const id = `copyin${++this.copies}`;
     const image = join(this.runDir, `${id}.img`);
@@ -516,11 +534,12 @@ export class Vm {
     ]);
     await this.plug(image, { id, bus: 'virtio', readOnly: true });
     const mnt = `/run/offsite-e2e-${id}`;
+    const excludes = (options.exclude ?? []).map((p) => `'--exclude=${p.replace(/'/g, '')}'`).join(' ');
     try {
       await this.waitFor(`test -b /dev/disk/by-uuid/${uuid}`, { timeoutMs: 30_000 });
       await this.run(
         `mkdir -p ${mnt} '${guestDir}' && mount -o ro /dev/disk/by-uuid/${uuid} ${mnt} && ` +
-          `cp -a ${mnt}/. '${guestDir}/' && umount ${mnt} && rmdir ${mnt}`,
+          `rsync -aH --exclude=/lost+found ${excludes} ${mnt}/ '${guestDir}/' && umount ${mnt} && rmdir ${mnt}`,
         { timeoutMs: 600_000 },
       );
     } finally {
