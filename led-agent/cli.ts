@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, configPath, loadConfig } from '../bridge/config.js';
+import { DiscoveryKeeper } from '../bridge/homeassistant/keeper.js';
 import { createLogger } from '../bridge/log.js';
 import { LedAgent, requireMqtt } from './agent.js';
 import { systemClock } from './clock.js';
@@ -17,6 +18,12 @@ run (working, safe to remove, failed), or a slow amber reminder when every
 drive is overdue. It follows <base_topic>/<node>/status and .../drive/+ on the
 MQTT broker for each node in led.nodes (default: this node), and announces
 itself on .../led/availability (online, or offline as its Last Will).
+
+Being the long-running part of offsite, it also keeps Home Assistant's view
+whole: when Home Assistant announces itself (<discovery_prefix>/status =
+online) it republishes discovery and each drive's state, and it refreshes the
+drives' ages hourly (see docs/homeassistant/README.md). With led.driver: none
+it does only that.
 
 Options:
   -c, --config FILE  configuration file (default: $OFFSITE_CONFIG, else
@@ -56,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(values.verbose ? { verbose: true } : {});
   let agent: LedAgent;
+  let keeper: DiscoveryKeeper;
   try {
     const config = loadConfig(configPath(values.config));
     requireMqtt(config);
@@ -65,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
       clock: systemClock,
     });
     agent = new LedAgent({ config, driver, log });
+    keeper = new DiscoveryKeeper({ config, log });
   } catch (e) {
     if (e instanceof ConfigError) {
       log.error(e.message);
@@ -75,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const shutdown = (signal: string) => {
       log.info(`${signal}: stopping`);
-      agent.stop().then(
+      Promise.all([agent.stop(), keeper.stop()]).then(
         () => resolve(0),
         (e) => {
           log.error(`stopping: ${e instanceof Error ? e.message : e}`);
@@ -85,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
+    keeper.start().catch((e) => log.warn(`home assistant discovery: ${e instanceof Error ? e.message : e}`));
     agent.start().catch((e) => {
       log.error(`LED agent: ${e instanceof Error ? e.message : e}`);
       resolve(1);
