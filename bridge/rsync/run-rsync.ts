@@ -46,12 +46,15 @@ export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): P
     let spawnError: Error | null = null;
     let killTimer: NodeJS.Timeout | undefined;
 
+    // rsync prints a progress line per file; only the newest in each chunk matters
+    // (reports are throttled anyway), so parse from the end and stop at the first that parses
     const onOut = (lines: string[]) => {
-      for (const line of lines) {
-        const p = parseProgressLine(line);
+      for (let i = lines.length - 1; i >= 0; i--) {
+        const p = parseProgressLine(lines[i]!);
         if (!p) continue;
         last = p;
         opts.onProgress?.(p);
+        return;
       }
     };
     const onErr = (lines: string[]) => {

@@ -31,6 +31,12 @@ export const SNAPSHOTS = 'snapshots';
 export const STAGING = '.partial';
 /** a `current` that was a real directory (an older layout), moved aside during the switch */
 export const OLD_CURRENT = '.old-current';
+/**
+ * Left by a verify whose checksum sample failed: the next copy compares
+ * contents (rsync --checksum), since the quick check (size and time) would
+ * hard-link the same bad files from the previous copy again.
+ */
+export const COMPARE_CONTENTS = '.compare-contents';
 
 export interface Layout {
   target: string;
@@ -39,6 +45,7 @@ export interface Layout {
   snapshots: string;
   staging: string;
   oldCurrent: string;
+  compareContents: string;
 }
 
 export function layout(target: string): Layout {
@@ -50,6 +57,7 @@ export function layout(target: string): Layout {
     snapshots,
     staging: join(snapshots, STAGING),
     oldCurrent: join(snapshots, OLD_CURRENT),
+    compareContents: join(snapshots, COMPARE_CONTENTS),
   };
 }
 
@@ -117,7 +125,12 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
   if (!existsSync(l.snapshots)) return removed;
   for (const name of readdirSync(l.snapshots)) {
     const path = join(l.snapshots, name);
-    if (name === STAGING || (previous && previous.kind !== 'root' && path === previous.path)) continue;
+    if (
+      name === STAGING ||
+      name === COMPARE_CONTENTS ||
+      (previous && previous.kind !== 'root' && path === previous.path)
+    )
+      continue;
     await removeTree(path);
     removed.push(path);
   }

@@ -133,7 +133,12 @@ export const sync: Step = {
     // An unchanged source would still cost a whole new tree of hard links (and
     // the removal of the old one): ask rsync first. Only against a snapshot of
     // ours (other layouts are migrated by a real copy) and with nothing to resume.
-    if (previous?.kind === 'snapshot' && !existsSync(l.staging)) {
+    const compareContents = existsSync(l.compareContents);
+    if (compareContents)
+      log.info(
+        `${drive.name}: the last verify found files whose contents differed: this copy compares contents`,
+      );
+    if (previous?.kind === 'snapshot' && !existsSync(l.staging) && !compareContents) {
       const checkArgv = [
         ...(config.source.lock ?? []),
         'rsync',
@@ -170,7 +175,7 @@ export const sync: Step = {
         staging: l.staging,
         linkDest: previous?.path ?? null,
         exclude: config.source.exclude,
-        extra: config.source.rsync_args,
+        extra: [...(compareContents ? ['--checksum'] : []), ...(config.source.rsync_args ?? [])],
       }),
     ];
     log.debug(`${drive.name}: ${argv.join(' ')}`);

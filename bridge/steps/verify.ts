@@ -7,7 +7,7 @@
  * When sync found nothing to change, there is no staging copy: the same
  * checks run on the copy `current` names, and nothing is switched or removed.
  */
-import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BorgCheckError, borgCheck } from '../rsync/borg.js';
 import { compareChecksums } from '../rsync/checksum.js';
@@ -67,11 +67,11 @@ export const verify: Step = {
 
     const mismatches = await compareChecksums(source, copy, cmp.sample, ctx.signal).catch(cancelled);
     if (mismatches.length) {
-      // same size and time: rsync's quick check would keep these on the next run, so drop them from the staging copy
+      // same size and time: rsync's quick check would keep these on the next run, so drop them from the
+      // staging copy (`current` itself is never touched), and make the next copy compare contents: the
+      // quick check would otherwise hard-link the same bad files from the previous copy again
       if (!unchanged) for (const m of mismatches) rmSync(join(l.staging, m.file), { force: true });
-      // `current` itself is never touched; an (empty) staging copy makes the next run build a new copy
-      // instead of asking rsync, whose quick check would call the copy unchanged again
-      else mkdirSync(l.staging, { recursive: true });
+      writeFileSync(l.compareContents, `${mismatches.map((m) => m.file).join('\n')}\n`);
       throw new StepError(
         `checksum mismatch in ${plural(mismatches.length, 'file')} of the copy: ${mismatches
           .slice(0, 5)
@@ -100,6 +100,7 @@ export const verify: Step = {
     }
 
     const snapshot = await switchCurrent(l, ctx.runId, session.previous);
+    rmSync(l.compareContents, { force: true });
     log.info(
       `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes) and ${plural(cmp.sample.length, 'checksum')}; current -> ${join('snapshots', ctx.runId)}`,
     );

@@ -111,6 +111,80 @@ describe('sync and verify', () => {
     assert.deepEqual(listDir(join(target, 'snapshots')), [second.ctx.runId], 'the previous copy is removed');
   });
 
+  it('an unchanged source makes no new snapshot and keeps current, still verified', async () => {
+    const { src, target, raw } = setup();
+    awkwardTree(src);
+    const first = await copy(raw);
+    assert.equal(first.outcome.result, 'success', first.outcome.message);
+    const ino = statSync(join(target, 'current', 'data', 'a.txt')).ino;
+
+    const second = await copy(raw);
+    assert.equal(second.outcome.result, 'success', second.outcome.message);
+    assert.equal(
+      readlinkSync(join(target, 'current')),
+      join('snapshots', first.ctx.runId),
+      'current unchanged',
+    );
+    assert.deepEqual(
+      listDir(join(target, 'snapshots')),
+      [first.ctx.runId],
+      'no new snapshot, no staging copy',
+    );
+    assert.equal(statSync(join(target, 'current', 'data', 'a.txt')).ino, ino, 'the same files');
+    assert.match(second.log.tail().join('\n'), /nothing changed since/);
+    assert.match(second.log.tail().join('\n'), /verified \d+ entries .* current is unchanged/);
+    assert.equal(diffTrees(src, join(target, 'current')), '');
+  });
+
+  it('a change after an unchanged run is copied (content, a new exclude, a touch within the same second)', async () => {
+    const { src, target, raw } = setup();
+    awkwardTree(src);
+    writeFileSync(join(src, 'cache.tmp'), 'scratch\n');
+    assert.equal((await copy(raw)).outcome.result, 'success');
+    const unchanged = await copy(raw);
+    assert.equal(unchanged.outcome.result, 'success', unchanged.outcome.message);
+
+    // same size, time moved by a microsecond: only a nanosecond-exact comparison sees it
+    const a = join(src, 'data', 'a.txt');
+    const st = statSync(a);
+    writeFileSync(a, readFileSync(a, 'utf8').toUpperCase());
+    execFileSync('touch', ['-m', '-d', `@${(st.mtimeMs / 1000 + 0.000001).toFixed(9)}`, a]);
+    assert.equal(Math.floor(statSync(a).mtimeMs / 1000), Math.floor(st.mtimeMs / 1000), 'the same second');
+    const changed = await copy(raw);
+    assert.equal(changed.outcome.result, 'success', changed.outcome.message);
+    assert.equal(readlinkSync(join(target, 'current')), join('snapshots', changed.ctx.runId), 'a new copy');
+    assert.equal(readFileSync(join(target, 'current', 'data', 'a.txt'), 'utf8'), readFileSync(a, 'utf8'));
+    assert.deepEqual(listDir(join(target, 'snapshots')), [changed.ctx.runId]);
+
+    // a name the filters now leave out is dropped from the copy, as a full copy would
+    const excluding = { ...raw, source: { ...raw.source, exclude: ['*.tmp'] } };
+    const dropped = await copy(excluding);
+    assert.equal(dropped.outcome.result, 'success', dropped.outcome.message);
+    assert.equal(readlinkSync(join(target, 'current')), join('snapshots', dropped.ctx.runId));
+    assert.equal(existsSync(join(target, 'current', 'cache.tmp')), false);
+  });
+
+  it('an unchanged run whose current fails the checksum sample fails, keeps current, and the next run builds a new copy', async () => {
+    const { src, target, raw } = setup({ verify: { checksum_sample: 1000 } });
+    writeFileSync(join(src, 'a.txt'), 'alpha\n');
+    assert.equal((await copy(raw)).outcome.result, 'success');
+    const before = readlinkSync(join(target, 'current'));
+    // the copy's contents rot, size and time kept: rsync's quick check still calls it unchanged
+    const rotten = join(target, 'current', 'a.txt');
+    writeFileSync(rotten, 'ALPHA\n');
+    execFileSync('touch', ['-m', '-r', join(src, 'a.txt'), rotten]);
+
+    const failed = await copy(raw);
+    assert.equal(failed.outcome.result, 'failed');
+    assert.match(failed.outcome.message, /checksum mismatch in 1 file of the copy: a\.txt/);
+    assert.equal(readlinkSync(join(target, 'current')), before, 'current is kept');
+
+    const next = await copy(raw);
+    assert.equal(next.outcome.result, 'success', next.outcome.message);
+    assert.equal(readlinkSync(join(target, 'current')), join('snapshots', next.ctx.runId), 'a new copy');
+    assert.doesNotMatch(next.log.tail().join('\n'), /nothing changed since/);
+  });
+
   it('a copy cancelled mid-way leaves the previous current intact, and the next run resumes and succeeds', async () => {
     const { src, target, raw } = setup();
     writeFileSync(join(src, 'old.txt'), 'the first copy\n');
