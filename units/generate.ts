@@ -348,8 +348,13 @@ export function plugUuid(drive: Drive): string | null {
   return null;
 }
 
+/**
+ * The LED agent runs whenever there is a broker to follow: besides the LED it
+ * keeps Home Assistant's entities whole between backups (docs/homeassistant),
+ * so it is wanted with `led.driver: none` too.
+ */
 export function ledWanted(config: Config): boolean {
-  return config.led.driver === 'blinkstick' || config.led.driver === 'sysfs';
+  return Boolean(config.mqtt?.enabled);
 }
 
 export function plan(config: Config, p: InstallPaths): Plan {

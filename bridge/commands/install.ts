@@ -19,7 +19,7 @@ Generates from the configuration, and writes where they differ:
   /etc/systemd/system/offsite-backup@.service     the backup (offsite run <drive>)
   /etc/systemd/system/offsite-failure@.service    its OnFailure= reporter
   /etc/systemd/system/offsite-check.{service,timer}  the daily overdue check
-  /etc/systemd/system/offsite-led.service         the LED agent (led.driver blinkstick/sysfs)
+  /etc/systemd/system/offsite-led.service         the LED agent (with an MQTT broker; it also keeps Home Assistant whole)
   dev-disk-by\\x2duuid-<uuid>.device.wants/offsite-backup@<drive>.service
                                                   starts a backup when the drive appears
   systemd-cryptsetup@<mapper>.service.d/offsite.conf  unlock timeout

@@ -262,10 +262,19 @@ describe('generated units', () => {
     assert.match(readFileSync(join(root, 'etc', 'group'), 'utf8'), /^offsite-led:x:\d+:$/m);
   });
 
-  it('no LED driver, no LED unit or udev rule; sysfs gets its rule and a writable LED directory', () => {
-    const none = plan(config({ led: { driver: 'none' } }), paths);
+  it('no broker, no LED unit; driver none still runs the agent (it keeps Home Assistant whole) with no udev rule; sysfs gets its rule and a writable LED directory', () => {
+    const noBroker = plan(
+      config({ led: { driver: 'blinkstick' }, mqtt: { url: 'mqtt://127.0.0.1:1883', enabled: false } }),
+      paths,
+    );
     assert.equal(
-      none.files.some((f) => f.path.includes('led')),
+      noBroker.files.some((f) => f.path.endsWith(LED_SERVICE)),
+      false,
+    );
+    const none = plan(config({ led: { driver: 'none' } }), paths);
+    assert.ok(none.files.some((f) => f.path.endsWith(LED_SERVICE)));
+    assert.equal(
+      none.files.some((f) => f.path.includes('udev')),
       false,
     );
     const sysfs = plan(config({ led: { driver: 'sysfs', path: '/sys/class/leds/nas:rgb:status' } }), paths);
@@ -281,6 +290,7 @@ describe('generated units', () => {
   it('offsite units --out writes the unit files and drop-ins only', async () => {
     const { dir, file } = configFile(`source: {path: /srv/backup}
 led: {driver: blinkstick}
+mqtt: {url: "mqtt://127.0.0.1:1883"}
 drives:
   - {name: alpha, luks_uuid: ${ALPHA_UUID}, key_file: /etc/offsite/keys/alpha.key, mount_point: /mnt/offsite/alpha}
 `);
