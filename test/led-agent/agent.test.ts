@@ -13,7 +13,6 @@ import {
   freshBase,
   ledClassDir,
   ledFile,
-  restartableMosquitto,
   status,
   waitForLight,
 } from './fixtures.js';
@@ -202,7 +201,7 @@ describe('LED agent against a real broker', () => {
 
 describe('LED agent when the broker goes away', () => {
   it('turns the light off (nothing known), reconnects with backoff, and follows again', async () => {
-    const own = await restartableMosquitto();
+    const own = await startBroker({ kind: 'mosquitto' });
     try {
       const base = freshBase();
       const { agent, dir, t, log } = await startAgent({ base, url: own.url });
@@ -228,12 +227,12 @@ describe('LED agent when the broker goes away', () => {
       );
       assert.ok(log.lines.some((l) => /connected to .* again/.test(l)));
     } finally {
-      await own.close();
+      await own.stop();
     }
   });
 
   it('starts without a broker and connects when it appears', async () => {
-    const own = await restartableMosquitto();
+    const own = await startBroker({ kind: 'mosquitto' });
     await own.stop();
     const base = freshBase();
     const { agent, t } = await startAgent({ base, url: own.url });
@@ -248,7 +247,7 @@ describe('LED agent when the broker goes away', () => {
       await watch.close();
     } finally {
       await agent.stop();
-      await own.close();
+      await own.stop();
     }
   });
 });

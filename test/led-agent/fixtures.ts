@@ -1,21 +1,12 @@
-/**
- * Shared parts of the LED agent tests: a configuration, payloads as the bridge
- * publishes them, a directory laid out like /sys/class/leds/<name>, a clock the
- * test steps by hand, and a byte-level fake of the BlinkStick's HID transport
- * (the one hardware edge the tests cannot reach for real).
- */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { type Config, parseConfig } from '../../bridge/config.js';
 import { type DriveState, driveSchema, isoNow, type Status, statusSchema } from '../../bridge/protocol.js';
 import type { LedAgent } from '../../led-agent/agent.js';
 import type { Clock, Timer } from '../../led-agent/clock.js';
 import type { HidDevice, HidTransport } from '../../led-agent/drivers/blinkstick.js';
 import type { Light } from '../../led-agent/light.js';
-import { freePort } from '../helpers/broker.js';
 
 let counter = 0;
 /** A base topic of its own for each test, so retained messages of one test never reach another. */
@@ -213,54 +204,4 @@ export function waitForLight(
 export function collectLog(): { lines: string[]; write: (level: string, line: string) => void } {
   const lines: string[] = [];
   return { lines, write: (_level, line) => lines.push(line) };
-}
-
-/**
- * A mosquitto that can be stopped and started again on the same port, for the
- * outage tests (test/helpers/broker.ts's stop() also deletes its configuration,
- * so it cannot come back after stop()).
- */
-export async function restartableMosquitto(): Promise<{
-  url: string;
-  stop(): Promise<void>;
-  start(): Promise<void>;
-  close(): Promise<void>;
-}> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'offsite-led-mosq-'));
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
-  let child: ChildProcess | null = null;
-  const url = `mqtt://127.0.0.1:${port}`;
-  const start = async () => {
-    child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
-    for (let i = 0; ; i++) {
-      const up = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 1000 }, false).then(
-        (c) => c.endAsync(true).then(() => true),
-        () => false,
-      );
-      if (up) return;
-      if (i > 100) throw new Error(`mosquitto did not listen on ${port}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const stop = async () => {
-    const c = child;
-    child = null;
-    if (!c || c.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.kill('SIGTERM');
-    });
-  };
-  await start();
-  return {
-    url,
-    start,
-    stop,
-    close: async () => {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
