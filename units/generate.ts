@@ -205,6 +205,9 @@ export function checkTimer(p: InstallPaths): string {
 }
 
 /** The LED agent runs as a transient user in a tight sandbox; it only needs the broker and the LED. */
+/** V8 flags for the LED agent's Node.js (measured in bench/led-memory.ts) */
+export const LED_NODE_FLAGS = ['--lite-mode', '--max-semi-space-size=1'];
+
 export function ledService(config: Config, p: InstallPaths): string {
   const led = config.led;
   const sysfs = led.driver === 'sysfs' && led.path ? led.path : null;
@@ -226,7 +229,9 @@ export function ledService(config: Config, p: InstallPaths): string {
       entries: [
         ['Type', 'exec'],
         ['Environment', environment('OFFSITE_CONFIG', p.config)],
-        ['ExecStart', commandLine([p.node, ledCli(p)])],
+        // a process that handles a few messages a second needs no optimizing compiler and a
+        // small young generation: ~62 MiB resident instead of ~90 (docs/benchmarks.md, LED agent)
+        ['ExecStart', commandLine([p.node, ...LED_NODE_FLAGS, ledCli(p)])],
         ['Restart', 'on-failure'],
         ['RestartSec', '5s'],
         ['SyslogIdentifier', 'offsite-led'],
