@@ -60,6 +60,11 @@ drives:
     assert.equal(c.led.states.running.color, '#33c280');
   });
 
+  it('takes a configuration with no drive yet (before the first prepare-drive, docs/setup.md)', () => {
+    assert.deepEqual(loadConfig(file('source: {path: /srv}\ndrives: []\n')).drives, []);
+    assert.deepEqual(loadConfig(file('source: {path: /srv}\n')).drives, []);
+  });
+
   it('names the file, the key path and what was expected', () => {
     const f = file(
       'source: {path: /srv}\ndrives:\n  - name: alpha\n    luks_uuid: 0b1c2d3e-0000-1111-2222-333344445555\n    mount_point: /mnt/a\n',

@@ -39,6 +39,8 @@ export const FAILURE_TEMPLATE = 'offsite-failure@.service';
 export const CHECK_SERVICE = 'offsite-check.service';
 export const CHECK_TIMER = 'offsite-check.timer';
 export const LED_SERVICE = 'offsite-led.service';
+/** The LED agent's transient (DynamicUser=) user: any name but the LED group's. */
+export const LED_USER = 'offsite-led-agent';
 /** the name of every drop-in file offsite writes */
 export const DROP_IN = 'offsite.conf';
 
@@ -237,6 +239,9 @@ export function ledService(config: Config, p: InstallPaths): string {
         ['SyslogIdentifier', 'offsite-led'],
         ...loadCredentials(credentials(config, 'mqtt')),
         ['DynamicUser', 'yes'],
+        // named, because the default (the unit's name, offsite-led) is taken by the group below and
+        // systemd then refuses to start the agent at all (status 217/USER, seen in the e2e guest)
+        ['User', LED_USER],
         ['SupplementaryGroups', LED_GROUP],
         ['CapabilityBoundingSet', ''],
         ['AmbientCapabilities', ''],

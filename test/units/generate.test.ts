@@ -248,6 +248,19 @@ describe('generated units', () => {
     }
   });
 
+  it("the LED agent's dynamic user is named, and not like a group install creates (systemd would refuse: 217/USER)", () => {
+    const p = plan(config({ led: { driver: 'sysfs', path: '/sys/class/leds/nas:rgb:status' } }), paths);
+    const led = p.files.find((f) => f.path.endsWith(LED_SERVICE))!.content;
+    const user = /^User=(.+)$/m.exec(led)?.[1];
+    assert.ok(user, 'User= is set: the default is the unit name, offsite-led');
+    assert.match(led, /^DynamicUser=yes$/m);
+    const sysusers = p.files.find((f) => f.path.endsWith('sysusers.d/offsite.conf'))!.content;
+    const groups = [...sysusers.matchAll(/^g (\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(groups, ['offsite-led']);
+    assert.ok(!groups.includes(user), `the user ${user} is not one of the groups ${groups.join(', ')}`);
+    assert.match(led, new RegExp(`^SupplementaryGroups=${groups[0]}$`, 'm'));
+  });
+
   it('the LED group really is created by systemd-sysusers from the generated file', () => {
     const p = plan(config(), paths);
     const sysusers = p.files.find((f) => f.path.endsWith('sysusers.d/offsite.conf'))!;
