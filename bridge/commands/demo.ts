@@ -102,7 +102,11 @@ Options:
       }
       say();
       say(statusTable(await statusReport(config, new Ledger(config.state_dir), new Date())));
-      say(`Each drive now holds <drive>/current, a complete copy; see ${join(dir, 'drives')}.`);
+      say(
+        `Each drive now holds <drive>/current, a complete copy${
+          ctx.values.keep ? `: see ${join(dir, 'drives')}` : ' (offsite demo --keep leaves them to look at)'
+        }.`,
+      );
       say('On a NAS: offsite prepare-drive, then offsite install (docs/setup.md).');
     } finally {
       await led.stop();
