@@ -60,13 +60,13 @@ export async function stageCheckout(): Promise<{ dir: string; remove: () => Prom
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Into /opt/offsite, with the two symlinks of docs/setup.md section 2. */
+/** Into /opt/offsite, then docs/setup.md section 2 to the letter: the executable bit and two symlinks. */
 export async function installCheckout(vm: Vm, stage: string): Promise<void> {
   await vm.copyIn(stage, PREFIX);
   await vm.run(
-    `ln -sf ${PREFIX}/dist/bridge/cli.js /usr/local/bin/offsite && ` +
-      `ln -sf ${PREFIX}/dist/led-agent/cli.js /usr/local/bin/offsite-led && ` +
-      'chmod +x /usr/local/bin/offsite /usr/local/bin/offsite-led',
+    `cd ${PREFIX} && chmod +x dist/bridge/cli.js dist/led-agent/cli.js && ` +
+      `ln -s ${PREFIX}/dist/bridge/cli.js /usr/local/bin/offsite && ` +
+      `ln -s ${PREFIX}/dist/led-agent/cli.js /usr/local/bin/offsite-led`,
   );
 }
 
@@ -202,8 +202,21 @@ export async function mails(vm: Vm): Promise<string[]> {
   return Promise.all(names.map(async (n) => (await vm.readFile(`${MAIL_DIR}/${n}`)).toString()));
 }
 
+/** The Subject header, unfolded and with its RFC 2047 encoded words (=?UTF-8?Q?...?=) decoded. */
 export function subject(mail: string): string {
-  return /^Subject: (.*(?:\r?\n[ \t].*)*)/m.exec(mail)?.[1]?.replace(/\r?\n[ \t]/g, ' ') ?? '';
+  const raw = /^Subject: (.*(?:\r?\n[ \t].*)*)/m.exec(mail)?.[1]?.replace(/\r?\n[ \t]/g, ' ') ?? '';
+  return raw
+    .replace(/\?=\s+=\?/g, '?==?') // white space between encoded words is not part of the text
+    .replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=/g, (_, _charset: string, enc: string, text: string) =>
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : Buffer.from(
+            text
+              .replace(/_/g, ' ')
+              .replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16))),
+            'latin1',
+          ).toString('utf8'),
+    );
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the ledger's JSON, checked by the assertions

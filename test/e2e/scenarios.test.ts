@@ -194,7 +194,7 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       await vm.waitUntilBooted();
       timing('checkout staged and guest started', started);
       let step = performance.now();
-      await installCheckout(vm, stage.dir);
+      await installCheckout(vm, stage.dir).finally(() => stage.remove());
       timing('offsite copied into the guest', step);
       assert.match(await vm.run('offsite --version'), /^offsite \d/);
 
@@ -256,7 +256,6 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
         timeoutMs: 120_000,
       });
       await startWitnesses(vm);
-      await stage.remove();
       step = performance.now();
       await vm.checkpoint('installed');
       timing('checkpoint installed', step);
