@@ -45,7 +45,7 @@ const NOT_SHIPPED = [
 
 /**
  * The checkout as a user would have it after `npm ci && npm run build`: copied to a staging
- * directory without what the guest never runs, and dist/ compiled there from the current
+ * directory without what the guest never runs, and dist/ built there (tsc, chmod +x) from the current
  * sources (so the guest runs exactly what is checked out, not a stale dist/).
  */
 export async function stageCheckout(): Promise<{ dir: string; remove: () => Promise<void> }> {
@@ -57,15 +57,16 @@ export async function stageCheckout(): Promise<{ dir: string; remove: () => Prom
     '--outDir',
     join(dir, 'dist'),
   ]);
+  // what `npm run build` does after tsc
+  await sh('chmod', ['+x', join(dir, 'dist/bridge/cli.js'), join(dir, 'dist/led-agent/cli.js')]);
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Into /opt/offsite, then docs/setup.md section 2 to the letter: the executable bit and two symlinks. */
+/** Into /opt/offsite, then docs/setup.md section 2 to the letter: two symlinks. */
 export async function installCheckout(vm: Vm, stage: string): Promise<void> {
   await vm.copyIn(stage, PREFIX);
   await vm.run(
-    `cd ${PREFIX} && chmod +x dist/bridge/cli.js dist/led-agent/cli.js && ` +
-      `ln -s ${PREFIX}/dist/bridge/cli.js /usr/local/bin/offsite && ` +
+    `ln -s ${PREFIX}/dist/bridge/cli.js /usr/local/bin/offsite && ` +
       `ln -s ${PREFIX}/dist/led-agent/cli.js /usr/local/bin/offsite-led`,
   );
 }
