@@ -11,9 +11,19 @@ import { run } from '../../bridge/exec.js';
 
 export const KEY_BYTES = 4096;
 
+/**
+ * `dir` itself 0700, the parents it needs 0755: state_dir and /etc/offsite must
+ * stay readable for the unprivileged LED agent (its ledger and configuration);
+ * only the keys and header backups are private.
+ */
+export function privateDir(dir: string): void {
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
 /** 4096 random bytes, mode 0400, never overwriting an existing key (it may be another drive's only key). */
 export function createKeyFile(file: string): void {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  privateDir(dirname(file));
   const fd = openSync(file, 'wx', 0o400);
   try {
     writeSync(fd, randomBytes(KEY_BYTES));
@@ -58,7 +68,7 @@ export async function addPassphrase(
 }
 
 export async function backupHeader(device: string, file: string): Promise<void> {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  privateDir(dirname(file));
   await run('cryptsetup', ['luksHeaderBackup', device, '--header-backup-file', file], { timeoutMs: 60_000 });
   chmodSync(file, 0o400);
 }
