@@ -8,6 +8,7 @@ import { existsSync, readdirSync, realpathSync, statfsSync, statSync } from 'nod
 import { join } from 'node:path';
 import type { Drive } from '../config.js';
 import { acquireLock, type HeldLock } from '../lockfile.js';
+import { mountAt } from '../mounts.js';
 import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../rsync/file-list.js';
@@ -191,6 +192,13 @@ export const sync: Step = {
       throw new StepError(`${command} was killed by ${r.signal}; the previous copy is intact`);
     const outcome = classifyExit(r.code, r.stderr);
     const why = `${command} exited with code ${r.code} (${exitMeaning(r.code)})${r.lastStderrLine ? `: ${r.lastStderrLine}` : ''}`;
+    // a pulled drive makes rsync report a file or two it "could not copy" (exit 23) or an I/O
+    // error: say what really happened rather than a warning or a verify failure later
+    const gone = outcome.kind === 'ok' ? null : driveGone(ctx);
+    if (gone)
+      throw new StepError(
+        `the drive went away during sync (${gone}): was it pulled? The previous copy is intact`,
+      );
     switch (outcome.kind) {
       case 'ok':
         throttle.flush({ percent: 100, bytes: ctx.facts.bytes, rate: r.last?.rate ?? 0, etaSeconds: 0 });
@@ -222,3 +230,14 @@ export const sync: Step = {
     endSession(ctx.facts);
   },
 };
+
+/** Why the drive under the copy is no longer usable, or null when it still is. */
+function driveGone(ctx: RunContext): string | null {
+  const { drive, facts } = ctx;
+  if (drive.kind === 'directory') return null;
+  if (facts.device && !existsSync(facts.device)) return `${facts.device} disappeared`;
+  const m = mountAt(drive.mountPoint);
+  if (!m) return `${drive.mountPoint} is no longer mounted`;
+  if (m.options.split(',').includes('ro')) return `its filesystem turned read-only`;
+  return null;
+}
