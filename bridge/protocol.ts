@@ -69,12 +69,17 @@ export type OffsiteEvent = z.infer<typeof eventSchema>;
 
 export const availabilitySchema = z.enum([AVAILABILITY.online, AVAILABILITY.offline]);
 
+/** The retained status topic under a node's root (`<base_topic>/<node_id>`). */
+export function statusTopic(root: string): string {
+  return `${root}/status`;
+}
+
 /** Topic builders for one node. */
 export function topics(baseTopic: string, nodeId: string) {
   const root = `${baseTopic}/${nodeId}`;
   return {
     root,
-    status: `${root}/status`,
+    status: statusTopic(root),
     drive: (name: string) => `${root}/drive/${name}`,
     driveWildcard: `${root}/drive/+`,
     event: `${root}/event`,

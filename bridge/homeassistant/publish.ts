@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { MqttLink, Outgoing } from '../mqtt/link.js';
 import { topicsFor } from '../mqtt/messages.js';
+import { statusTopic } from '../protocol.js';
 import {
   type DiscoveryConfig,
   type DiscoveryPayload,
@@ -45,7 +46,7 @@ export function planDiscovery(config: DiscoveryConfig, previous: Published | nul
       for (const [id, p] of Object.entries(previous.components))
         if (!(id in payload.cmps)) payload.cmps[id] = { p };
     const now = new Set([t.status, ...next.driveTopics]);
-    for (const old of [`${previous.root}/status`, ...previous.driveTopics])
+    for (const old of [statusTopic(previous.root), ...previous.driveTopics])
       if (!now.has(old)) messages.push(clear(old));
   }
   messages.push({ topic, payload: JSON.stringify(payload), retain: true });
