@@ -19,6 +19,17 @@ export interface OneShotOptions {
   timeoutMs?: number;
 }
 
+/** A link for one short exchange, giving up on the broker after `timeout`. */
+function shortLink(cfg: MqttConfig, opts: OneShotOptions, timeout: number): MqttLink {
+  return new MqttLink({
+    config: cfg,
+    log: opts.log,
+    role: opts.role,
+    env: opts.env,
+    connectTimeoutMs: timeout,
+  });
+}
+
 /** Publish messages in order; true when the broker acknowledged them all. Never throws. */
 export async function publishOnce(
   cfg: MqttConfig | undefined,
@@ -27,13 +38,7 @@ export async function publishOnce(
 ): Promise<boolean> {
   if (!cfg?.enabled || messages.length === 0) return false;
   const timeout = opts.timeoutMs ?? 3000;
-  const link = new MqttLink({
-    config: cfg,
-    log: opts.log,
-    role: opts.role,
-    env: opts.env,
-    connectTimeoutMs: timeout,
-  });
+  const link = shortLink(cfg, opts, timeout);
   link.start();
   const sent = Promise.all(messages.map((m) => link.publish(m)));
   const flushed = await link.stop(timeout);
@@ -52,13 +57,7 @@ export async function readRetained(
 ): Promise<Buffer | null> {
   if (!cfg?.enabled) return null;
   const timeout = opts.timeoutMs ?? 3000;
-  const link = new MqttLink({
-    config: cfg,
-    log: opts.log,
-    role: opts.role,
-    env: opts.env,
-    connectTimeoutMs: timeout,
-  });
+  const link = shortLink(cfg, opts, timeout);
   let found: Buffer | null = null;
   link.subscribe(topic, (payload, retained) => {
     if (retained && payload.length) found ??= payload;
