@@ -25,7 +25,8 @@ import { startSmtp } from '../helpers/smtp.js';
 type Smtp = Awaited<ReturnType<typeof startSmtp>>;
 type Recorder = Awaited<ReturnType<typeof recorder>>;
 
-const PREVIOUS = new Date(2026, 10, 1, 10, 0);
+// relative to the real clock: the CLI launched below reads it (its ledger says how old this is)
+const PREVIOUS = new Date(Date.now() - 10 * 86_400_000);
 
 function ended(over: Partial<RunEnded>): RunEnded {
   return {
