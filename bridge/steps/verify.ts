@@ -1,15 +1,15 @@
 /**
  * Check the staging copy against the source (SPEC 5: size/time manifest, a
- * checksum sample, `borg check` for a Borg repository), then switch it in as
- * `current` and drop the previous copy. A copy that fails verification is
- * never switched in: the previous `current` stays.
+ * checksum sample), then switch it in as `current` and drop the previous copy.
+ * A copy that fails verification is never switched in: the previous `current`
+ * stays. Nothing here writes to the copy it checks (`borg check` would: it
+ * rewrites a repository's `config`, so it is not part of a run).
  *
  * When sync found nothing to change, there is no staging copy: the same
  * checks run on the copy `current` names, and nothing is switched or removed.
  */
 import { existsSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BorgCheckError, borgCheck } from '../rsync/borg.js';
 import { compareChecksums } from '../rsync/checksum.js';
 import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
@@ -78,16 +78,6 @@ export const verify: Step = {
           .map((m) => m.file)
           .join(', ')}`,
       );
-    }
-
-    try {
-      const borg = await borgCheck(source, copy, config.verify.borg_check, { signal: ctx.signal });
-      log.info(
-        `${drive.name}: borg check --repository-only: ${borg.ran ? 'passed' : `skipped (${borg.reason})`}`,
-      );
-    } catch (e) {
-      if (e instanceof BorgCheckError) throw new StepError(e.message, { cause: e });
-      cancelled(e);
     }
 
     if (unchanged) {

@@ -169,23 +169,6 @@ describe('verify', () => {
     assert.equal(listDir(copy).includes('private'), false);
     assert.ok(statSync(join(src, 'private')).isFile());
   });
-
-  it('a Borg repository with borg_check always and no borg installed fails verify, saying so', async () => {
-    const { src, target, raw } = setup({ verify: { borg_check: 'always' } });
-    writeFileSync(join(src, 'config'), '[repository]\nversion = 1\nsegments_per_dir = 1000\n');
-    const { outcome } = await runWith(raw, () => {});
-    assert.equal(outcome.result, 'failed');
-    assert.equal(outcome.message, 'borg check: borg is not installed (verify.borg_check is always)');
-    assert.equal(listDir(target).includes('current'), false);
-  });
-
-  it('a Borg repository with borg_check auto and no borg installed is copied, and the skip is logged', async () => {
-    const { src, raw } = setup();
-    writeFileSync(join(src, 'config'), '[repository]\nversion = 1\n');
-    const { outcome, log } = await runWith(raw, () => {});
-    assert.equal(outcome.result, 'success', outcome.message);
-    assert.match(log.tail().join('\n'), /borg check --repository-only: skipped \(borg is not installed\)/);
-  });
 });
 
 describe('exclude patterns', () => {
