@@ -1,111 +1,20 @@
 #!/usr/bin/env node
-/**
- * `offsite-led`: the long-running LED agent (SPEC 7). Reads the same
- * configuration as `offsite`, found the same way.
- */
-import { parseArgs } from 'node:util';
-import { ConfigError, configPath, loadConfig } from '../bridge/config.js';
-import { DiscoveryKeeper } from '../bridge/homeassistant/keeper.js';
-import { createLogger } from '../bridge/log.js';
-import { LedAgent, requireMqtt } from './agent.js';
-import { systemClock } from './clock.js';
-import { drivers } from './drivers/index.js';
+// The `offsite-led` executable: the Node version check first, then the agent
+// (led-agent/main.ts). Kept as plain as bridge/node-version.ts, for the same reason.
+import { nodeTooOld } from '../bridge/node-version.js';
 
-const HELP = `Usage: offsite-led [--config FILE] [--verbose]
-
-Shows the state of the offsite backups on an LED: the colour of the current
-run (working, safe to remove, failed), or a slow amber reminder when every
-drive is overdue. It follows <base_topic>/<node>/status and .../drive/+ on the
-MQTT broker for each node in led.nodes (default: this node), and announces
-itself on .../led/availability (online, or offline as its Last Will).
-
-Being the long-running part of offsite, it also keeps Home Assistant's view
-whole: when Home Assistant announces itself (<discovery_prefix>/status =
-online) it republishes discovery and each drive's state, and it refreshes the
-drives' ages hourly (see docs/homeassistant/README.md). With led.driver: none
-it does only that.
-
-Options:
-  -c, --config FILE  configuration file (default: $OFFSITE_CONFIG, else
-                     /etc/offsite/config.yaml)
-  -v, --verbose      log debug lines (connection retries, MQTT errors)
-  -h, --help         show this help
-
-The led: section chooses the driver (blinkstick, sysfs, console, none), the
-LED (index, channel, path, serial), the brightness cap in percent, and the
-colour and pattern (steady, blink, pulse, off) of each state. See docs/led.md.
-
-Exit status: 0 when stopped by SIGTERM or SIGINT (the light is turned off and
-"offline" published), 1 on an unexpected error, 2 on a usage or configuration
-error.
-`;
-
-async function main(argv: string[]): Promise<number> {
-  let values: { config?: string; verbose?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        verbose: { type: 'boolean', short: 'v' },
-        help: { type: 'boolean', short: 'h' },
+const tooOld = nodeTooOld(process.versions.node, 'offsite-led', process.execPath);
+if (tooOld) {
+  process.stderr.write(tooOld);
+  process.exit(2);
+} else {
+  import('./main.js')
+    .then((m) => m.main(process.argv.slice(2)))
+    .then(
+      (code) => process.exit(code),
+      (e) => {
+        process.stderr.write(`offsite-led: ${e instanceof Error ? e.stack : e}\n`);
+        process.exit(1);
       },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    process.stderr.write(`offsite-led: ${e instanceof Error ? e.message : e}\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const log = createLogger(values.verbose ? { verbose: true } : {});
-  let agent: LedAgent;
-  let keeper: DiscoveryKeeper;
-  try {
-    const config = loadConfig(configPath(values.config));
-    requireMqtt(config);
-    const driver = await drivers[config.led.driver](config.led, {
-      file: config.file,
-      log,
-      clock: systemClock,
-    });
-    agent = new LedAgent({ config, driver, log });
-    keeper = new DiscoveryKeeper({ config, log });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      log.error(e.message);
-      return 2;
-    }
-    throw e;
-  }
-  return new Promise<number>((resolve) => {
-    const shutdown = (signal: string) => {
-      log.info(`${signal}: stopping`);
-      Promise.all([agent.stop(), keeper.stop()]).then(
-        () => resolve(0),
-        (e) => {
-          log.error(`stopping: ${e instanceof Error ? e.message : e}`);
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    keeper.start().catch((e) => log.warn(`home assistant discovery: ${e instanceof Error ? e.message : e}`));
-    agent.start().catch((e) => {
-      log.error(`LED agent: ${e instanceof Error ? e.message : e}`);
-      resolve(1);
-    });
-  });
+    );
 }
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e) => {
-    process.stderr.write(`offsite-led: ${e instanceof Error ? (e.stack ?? e.message) : e}\n`);
-    process.exit(1);
-  },
-);

@@ -20,6 +20,8 @@ export interface Finding {
   what: string;
   /** the command (or action) that fixes it */
   fix?: string;
+  /** not a problem for a run, but worth fixing: printed as WARN, exit status unchanged */
+  warning?: boolean;
 }
 
 export interface DoctorContext {
@@ -37,6 +39,7 @@ export interface Check {
 
 const ok = (what: string): Finding => ({ ok: true, what });
 const problem = (what: string, fix: string): Finding => ({ ok: false, what, fix });
+const warning = (what: string, fix: string): Finding => ({ ok: true, warning: true, what, fix });
 const rootFlag = (ctx: DoctorContext) => (ctx.root === '/' ? '' : ` --root ${ctx.root}`);
 
 const keyFiles: Check = {
@@ -199,6 +202,19 @@ const smtp: Check = {
   },
 };
 
+const notifications: Check = {
+  name: 'notifications',
+  async run({ config }) {
+    if (config.mqtt?.enabled || config.email) return [];
+    return [
+      warning(
+        'neither email nor MQTT is configured: nobody hears of a failed or overdue backup but the LED',
+        `add an email: section (docs/email.md) or an mqtt: section (docs/mqtt.md) to ${config.file}`,
+      ),
+    ];
+  },
+};
+
 const led: Check = {
   name: 'LED',
   async run({ config }) {
@@ -246,7 +262,17 @@ const led: Check = {
   },
 };
 
-export const CHECKS: Check[] = [keyFiles, headers, installed, tools, source, broker, smtp, led];
+export const CHECKS: Check[] = [
+  keyFiles,
+  headers,
+  installed,
+  tools,
+  source,
+  broker,
+  smtp,
+  notifications,
+  led,
+];
 
 export async function doctor(ctx: DoctorContext, checks: Check[] = CHECKS): Promise<Finding[]> {
   const findings: Finding[] = [];

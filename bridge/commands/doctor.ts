@@ -18,9 +18,10 @@ Checks, and prints each problem with the command that fixes it:
   source           source.path is a readable directory
   MQTT broker      connects (with mqtt.username / password_file)
   SMTP server      answers EHLO (and accepts the login, when configured)
+  notifications    a warning when neither email nor MQTT is configured
   LED              the BlinkStick is plugged in, or the sysfs LED is there
 
-Exit codes: 0 all good, 1 a problem was found, 2 configuration error.
+Exit codes: 0 all good (warnings allowed), 1 a problem was found, 2 configuration error.
 
 Options:
   --root DIR     check an installation under DIR instead of /${PATHS_HELP}
@@ -29,10 +30,13 @@ Options:
     const config = loadConfig(ctx.configFile);
     const findings = await doctor({ config, root: rootOf(ctx), paths: pathsOf(ctx), timeoutMs: 5000 });
     for (const f of findings) {
-      ctx.stdout.write(f.ok ? `ok    ${f.what}\n` : `FAIL  ${f.what}\n      fix: ${f.fix}\n`);
+      const label = f.warning ? 'WARN' : f.ok ? 'ok' : 'FAIL';
+      ctx.stdout.write(`${label.padEnd(6)}${f.what}\n${f.fix ? `      fix: ${f.fix}\n` : ''}`);
     }
     const problems = findings.filter((f) => !f.ok).length;
-    ctx.stdout.write(problems ? `\n${problems} problem(s)\n` : '\nall good\n');
+    const warnings = findings.filter((f) => f.warning).length;
+    const also = warnings ? `, ${warnings} warning(s)` : '';
+    ctx.stdout.write(problems ? `\n${problems} problem(s)${also}\n` : `\nall good${also}\n`);
     return problems ? EXIT.failed : EXIT.ok;
   },
 };

@@ -2,6 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { execa } from 'execa';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
@@ -26,31 +27,38 @@ export async function offsite(
 }
 
 /**
- * The same, in this process (much faster than a child with tsx): main()
- * with stdout and stderr captured while it runs. Tests in a file run one at a
- * time, so nothing else writes meanwhile.
+ * The same, in this process (much faster than a child with tsx): main() with
+ * its own stdout and stderr, so that nothing else this process writes (the
+ * test runner reports through stdout) is caught or lost.
  */
 export async function offsiteHere(args: string[]): Promise<CliResult> {
   const { main } = await import('../../bridge/main.js');
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const exitCode = await main(args, { ...process.env, JOURNAL_STREAM: '', OFFSITE_DEBUG: '' });
-    return { exitCode, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
+  const out = capture();
+  const err = capture();
+  const exitCode = await main(
+    args,
+    { ...process.env, JOURNAL_STREAM: '', OFFSITE_DEBUG: '' },
+    {
+      stdout: out.stream,
+      stderr: err.stream,
+    },
+  );
+  return { exitCode, stdout: out.text(), stderr: err.text() };
+}
+
+/** A stream that keeps what is written to it (not a terminal). */
+function capture(): { stream: NodeJS.WriteStream; text(): string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  return {
+    stream: Object.assign(stream, { isTTY: false }) as unknown as NodeJS.WriteStream,
+    text: () => text,
+  };
 }
 
 /** A config file in a fresh temporary directory. */

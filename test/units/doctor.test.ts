@@ -124,3 +124,28 @@ describe('offsite doctor', () => {
     assert.match(r.stdout, /^2 problem\(s\)$/m);
   });
 });
+
+describe('offsite doctor, with nobody to tell', () => {
+  it('warns when neither email nor MQTT is configured, and still exits 0', async () => {
+    const n = nas({ mqttPort: broker.port, smtpPort: smtp.port });
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(n.config, 'utf8');
+    writeFileSync(
+      n.config,
+      text.replace(/^mqtt: .*\n/m, 'mqtt: {enabled: false}\n').replace(/^email:\n( {2}.*\n)+/m, ''),
+    );
+    assert.equal((await offsiteHere(['install', ...n.args])).exitCode, 0);
+    const r = await offsiteHere(['doctor', ...n.args]);
+    assert.equal(r.exitCode, 0, r.stdout);
+    assert.match(
+      r.stdout,
+      /^WARN {2}neither email nor MQTT is configured: nobody hears of a failed or overdue backup but the LED\n {6}fix: add an email: section \(docs\/email\.md\) or an mqtt: section \(docs\/mqtt\.md\) to .*config\.yaml$/m,
+    );
+    assert.match(r.stdout, /^all good, 1 warning\(s\)$/m);
+    // either one is enough
+    writeFileSync(n.config, text.replace(/^mqtt: .*\n/m, ''));
+    const withEmail = await offsiteHere(['doctor', ...n.args]);
+    assert.doesNotMatch(withEmail.stdout, /WARN/);
+    assert.match(withEmail.stdout, /^all good$/m);
+  });
+});

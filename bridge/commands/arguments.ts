@@ -1,0 +1,45 @@
+/**
+ * A subcommand's arguments, parsed with node:util's parseArgs, and its
+ * mistakes told in one short sentence ("unknown option --conifg, did you mean
+ * --config?") instead of the parser's own text.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { nearest } from '../nearest.js';
+import { UsageError } from './command.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface ParsedArguments {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+/** Parse `args` against `options`; a UsageError names the first mistake. */
+export function parseArguments(args: string[], options: Options): ParsedArguments {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(mistake(args, options) ?? (e as Error).message.split('\n')[0]);
+  }
+}
+
+/** What is wrong with `args`, read from the tokens of a lenient parse (the strict one only throws). */
+function mistake(args: string[], options: Options): string | undefined {
+  const { tokens } = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const option = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
+    if (!option) {
+      // "-verbose" is read as -v -e ...: suggest from the whole word as typed
+      const typed = (args[t.index] ?? t.rawName).split('=')[0] as string;
+      const guess = nearest(typed.replace(/^-+/, ''), Object.keys(options));
+      const shown = guess || typed.startsWith('--') ? typed : t.rawName;
+      return `unknown option ${shown}${guess ? `, did you mean --${guess}?` : ''}`;
+    }
+    if (option.type === 'boolean' && t.value !== undefined) return `${t.rawName} takes no value`;
+    if (option.type === 'string' && t.value === undefined) return `${t.rawName} needs a value`;
+    if (option.type === 'string' && !t.inlineValue && t.value?.startsWith('-'))
+      return `${t.rawName} needs a value, and ${t.value} looks like an option (write ${t.rawName}=${t.value} if it is the value)`;
+  }
+  return undefined;
+}
