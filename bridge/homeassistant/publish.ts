@@ -1,9 +1,11 @@
 /**
  * Publishing discovery: the current payload, plus what takes back the
- * previous one's leftovers. A component that is gone is sent once with only
- * its platform (`p`), which removes that entity; it is left out of the
- * publish after that. A node whose id changed gets its old device topic
- * cleared. Retained state topics nobody describes any more are cleared too.
+ * previous one's leftovers. A component that is gone is sent with only its
+ * platform (`p`), which removes that entity, and keeps being sent so in every
+ * later publish: Home Assistant ignores a component that is simply missing,
+ * so one that was offline at the first removal would keep the entity for ever.
+ * A node whose id changed gets its old device topic cleared. Retained state
+ * topics nobody describes any more are cleared too.
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -16,6 +18,7 @@ import {
   discoveryPayload,
   discoveryTopicFor,
 } from './discovery.js';
+import type { Platform } from './component.js';
 import { loadPublished, type Published, savePublished } from './published.js';
 
 export interface DiscoveryPlan {
@@ -42,9 +45,13 @@ export function planDiscovery(config: DiscoveryConfig, previous: Published | nul
   const messages: Outgoing[] = [];
   if (previous) {
     if (previous.topic !== topic) messages.push(clear(previous.topic));
-    else
-      for (const [id, p] of Object.entries(previous.components))
-        if (!(id in payload.cmps)) payload.cmps[id] = { p };
+    else {
+      const removed: Record<string, Platform> = {};
+      for (const [id, p] of Object.entries({ ...previous.removed, ...previous.components }))
+        if (!(id in payload.cmps)) removed[id] = p;
+      for (const [id, p] of Object.entries(removed)) payload.cmps[id] = { p };
+      if (Object.keys(removed).length) next.removed = removed;
+    }
     const now = new Set([t.status, ...next.driveTopics]);
     for (const old of [statusTopic(previous.root), ...previous.driveTopics])
       if (!now.has(old)) messages.push(clear(old));

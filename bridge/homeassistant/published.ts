@@ -15,6 +15,12 @@ export interface Published {
   root: string;
   /** component id -> platform */
   components: Record<string, Platform>;
+  /**
+   * components taken back, id -> platform: their `{ "p": ... }` removal entries
+   * go out with every later publish (a Home Assistant that was offline when
+   * they were first sent would otherwise keep those entities for ever)
+   */
+  removed?: Record<string, Platform>;
   /** retained topics of the drives (`<root>/drive/<name>`) */
   driveTopics: string[];
 }
