@@ -12,13 +12,13 @@ import type { Logger } from '../log.js';
 import type { MqttLink, Outgoing } from '../mqtt/link.js';
 import { topicsFor } from '../mqtt/messages.js';
 import { statusTopic } from '../protocol.js';
+import type { Platform } from './component.js';
 import {
   type DiscoveryConfig,
   type DiscoveryPayload,
   discoveryPayload,
   discoveryTopicFor,
 } from './discovery.js';
-import type { Platform } from './component.js';
 import { loadPublished, type Published, savePublished } from './published.js';
 
 export interface DiscoveryPlan {
