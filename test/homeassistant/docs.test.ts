@@ -13,13 +13,13 @@ import { EVENT_TYPES, eventSchema } from '../../bridge/protocol.js';
 import { ENTITY_ID } from './ha-rules.js';
 
 const docs = new URL('../../docs/homeassistant/', import.meta.url);
-/** the configuration the docs are written for: node "nas", drives "alpha" and "beta" */
+/** the configuration the docs are written for: node "nas", drives "alpha" and "bravo" */
 const example = parseConfig({
   node_id: 'nas',
   source: { path: '/srv/backup' },
   drives: [
     { name: 'alpha', directory: '/mnt/alpha' },
-    { name: 'beta', directory: '/mnt/beta' },
+    { name: 'bravo', directory: '/mnt/bravo' },
   ],
 });
 const created = new Set(entityIds(example));
