@@ -3,16 +3,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LedAgent } from '../../led-agent/agent.js';
 import { drivers } from '../../led-agent/drivers/index.js';
+import type { LightState } from '../../led-agent/light.js';
 import { parseConfig } from '../config.js';
 import { watchAsHomeAssistant } from '../demo/home-assistant-view.js';
 import { writeSampleSource } from '../demo/sample.js';
 import { startEmbeddedBroker } from '../embedded-broker.js';
 import { Ledger } from '../ledger.js';
+import { driveRecordMessage } from '../mqtt/messages.js';
+import { publishOnce } from '../mqtt/oneshot.js';
 import { reportersFor } from '../run/reporters.js';
 import { runDrive } from '../run/run-drive.js';
 import { formatBytes } from '../run/terminal.js';
 import { type Command, EXIT } from './command.js';
 import { statusReport, statusTable } from './status.js';
+
+/** Until the LED shows `state`, for at most `ms`: the next paragraph then follows what it shows. */
+function lightShows(led: LedAgent, state: LightState, ms = 3000): Promise<void> {
+  if (led.light.state === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stop();
+      clearTimeout(timer);
+      resolve();
+    };
+    const stop = led.onLight((light) => light.state === state && done());
+    const timer = setTimeout(done, ms);
+  });
+}
 
 export const demoCommand: Command = {
   name: 'demo',
@@ -24,9 +41,10 @@ makes a small "family backup" (photos, documents, awkward file names, a
 symlink) and two drives, alpha and bravo, as plain directories. It starts an
 embedded MQTT broker on 127.0.0.1 (or uses --broker), the LED agent with the
 terminal as its LED, and a subscriber that prints what Home Assistant would
-show. Then it backs up onto alpha, changes a few files, backs up onto bravo
-(unchanged files are hard-linked, so the second copy is quick), and prints
-offsite status.
+show. Neither drive has a copy yet, so the LED starts with the amber overdue
+reminder. Then it backs up onto alpha, edits a document, backs up onto bravo
+(a drive of its own, so it gets a whole copy too; it is each drive's next
+backup that copies only what changed), and prints offsite status.
 
 Options:
   --broker URL   use this MQTT broker instead of the embedded one
@@ -80,6 +98,16 @@ Options:
 
     let code: number = EXIT.ok;
     try {
+      // what the daily `offsite check` publishes: neither drive has a copy yet, so both are overdue
+      const ledger = new Ledger(config.state_dir);
+      const now = new Date();
+      await publishOnce(
+        config.mqtt,
+        config.drives.map((d) => driveRecordMessage(config, ledger.drive(d.name), now, true)),
+        { log: ctx.log, role: 'demo' },
+      );
+      await lightShows(led, 'overdue');
+      say();
       for (const [i, name] of ['alpha', 'bravo'].entries()) {
         if (i > 0) {
           appendFileSync(
@@ -87,7 +115,8 @@ Options:
             '\nTarte Tatin: ...\n',
           );
           say();
-          say('A week later: a recipe was added. Plug in the other drive:');
+          say('A week later: a document was edited (a recipe added to "recettes de grand-mère.txt").');
+          say('Plug in the other drive, bravo (its first copy, so a whole one):');
         } else {
           say('Plug in drive alpha:');
         }
@@ -101,7 +130,7 @@ Options:
         if (outcome.exitCode !== 0) code = outcome.exitCode;
       }
       say();
-      say(statusTable(await statusReport(config, new Ledger(config.state_dir), new Date())));
+      say(statusTable(await statusReport(config, ledger, new Date())));
       say(
         `Each drive now holds <drive>/current, a complete copy${
           ctx.values.keep ? `: see ${join(dir, 'drives')}` : ' (offsite demo --keep leaves them to look at)'

@@ -30,6 +30,22 @@ describe('offsite demo', () => {
       );
     }
     assert.match(out, /^HA {3}discovered device "offsite demo": \d+ sensor, \d+ binary_sensor, 1 event$/m);
+    // the overdue reminder is told before the first backup starts, not in the middle of it
+    const overdue = out.search(/^LED overdue \(#ffbf00, pulse\): demo: every drive overdue/m);
+    assert.ok(overdue > 0 && overdue < out.indexOf('Plug in drive alpha:'), out);
+    // what the demo says it changed is what it changed: an existing document, edited
+    assert.match(
+      out,
+      /^A week later: a document was edited \(a recipe added to "recettes de grand-mère\.txt"\)\.$/m,
+    );
     assert.equal(existsSync(dir!), false, 'the temporary directory is removed');
+  });
+
+  it('--help tells the story the demo runs: bravo is a drive of its own and gets a whole copy', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'demo', '--help'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    assert.match(help, /backs up onto bravo \(a drive of its own, so it gets a whole copy too;/);
+    assert.doesNotMatch(help, /so the second copy is quick/);
   });
 });
