@@ -7,22 +7,13 @@ import { hostname } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { ConfigError, keyPath } from './config/errors.js';
+import { placeProblems } from './config/places.js';
 import { DRIVE_NAME, NODE_ID } from './protocol.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/offsite/config.yaml';
+export { ConfigError } from './config/errors.js';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  readonly file: string;
-  readonly keyPath: string;
-  readonly expected: string;
-  constructor(file: string, keyPath: string, expected: string) {
-    super(`${file}: ${keyPath ? `${keyPath}: ` : ''}${expected}`);
-    this.file = file;
-    this.keyPath = keyPath;
-    this.expected = expected;
-  }
-}
+export const DEFAULT_CONFIG_PATH = '/etc/offsite/config.yaml';
 
 const absolutePath = z.string().refine(isAbsolute, 'an absolute path');
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like "#33c280"');
@@ -234,6 +225,20 @@ const schema = z
         });
       seen.add(d.name);
     });
+    // zod runs this on a config with other problems too: a drive may lack its path
+    const places = c.drives
+      .map((d, i) =>
+        d.kind === 'directory'
+          ? { key: ['drives', i, 'directory'], path: d.directory }
+          : { key: ['drives', i, 'mount_point'], path: d.mountPoint },
+      )
+      .filter((p) => typeof p.path === 'string');
+    const fixed = [
+      { key: ['source', 'path'], path: c.source.path },
+      { key: ['state_dir'], path: c.state_dir },
+    ];
+    for (const p of placeProblems(places, fixed))
+      ctx.addIssue({ code: 'custom', path: [...p.key], message: p.message });
     if (c.led.driver === 'sysfs' && !c.led.path)
       ctx.addIssue({
         code: 'custom',
@@ -246,13 +251,6 @@ export type Config = z.infer<typeof schema> & { file: string };
 export type LedConfig = Config['led'];
 export type MqttConfig = z.infer<typeof mqttSchema>;
 export type EmailConfig = z.infer<typeof emailSchema>;
-
-function keyPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.reduce<string>(
-    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)),
-    '',
-  );
-}
 
 /** Validate an already-parsed object (tests and the demo build configs in code). */
 export function parseConfig(raw: unknown, file = '(inline)'): Config {

@@ -12,6 +12,7 @@ import {
   sanitizeNodeId,
 } from '../bridge/config.js';
 
+const UUID = '0b1c2d3e-0000-1111-2222-333344445555';
 const dir = mkdtempSync(join(tmpdir(), 'offsite-config-'));
 function file(text: string): string {
   const f = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
@@ -113,6 +114,45 @@ drives:
       errorOf(() => parseConfig({ source: { path: '/s' }, drives: [{ name: 'a' }] })).expected,
       /exactly one of/,
     );
+  });
+
+  it('refuses a mount point on, inside or around the source, the state directory, another drive or a system directory', () => {
+    const refused = (drives: unknown[], extra: Record<string, unknown> = {}) =>
+      errorOf(() => parseConfig({ source: { path: '/srv/backup' }, drives, ...extra }));
+    const at = (mount_point: string) => ({ name: 'a', uuid: UUID, mount_point });
+    for (const [mp, why] of [
+      ['/srv/backup', /overlaps source\.path \(\/srv\/backup\)/],
+      ['/srv/backup/drive', /overlaps source\.path/],
+      ['/srv', /\/srv is a system directory/],
+      ['/var/lib/offsite/mnt', /overlaps state_dir \(\/var\/lib\/offsite\)/],
+      ['/', /\/ is a system directory/],
+      ['/etc', /\/etc is a system directory/],
+      ['/etc/offsite/drive', /inside the system directory \/etc/],
+      ['/usr/local/drive', /inside the system directory \/usr/],
+      ['/lib64/drive', /inside the system directory \/lib64/],
+      ['/var', /system directory/],
+      ['/home', /system directory/],
+      ['/tmp', /system directory/],
+      ['/mnt', /system directory/],
+      ['/run', /system directory/],
+    ] as const) {
+      const e = refused([at(mp)]);
+      assert.equal(e.keyPath, 'drives[0].mount_point', mp);
+      assert.match(e.expected, why, mp);
+    }
+    const twice = refused([at('/mnt/offsite/a'), { ...at('/mnt/offsite/a/b'), name: 'b' }]);
+    assert.equal(twice.keyPath, 'drives[1].mount_point');
+    assert.match(twice.expected, /overlaps drives\[0\]\.mount_point \(\/mnt\/offsite\/a\)/);
+    const around = refused([at('/srv/data')], { source: { path: '/srv/data/backup' } });
+    assert.match(around.expected, /overlaps source\.path/);
+    const directory = refused([{ name: 'd', directory: '/srv/backup/copy' }]);
+    assert.equal(directory.keyPath, 'drives[0].directory');
+    for (const fine of ['/mnt/x', '/media/x', '/tmp/x', '/srv/drive', '/home/me/drive', '/run/media/x'])
+      assert.equal(
+        parseConfig({ source: { path: '/srv/backup' }, drives: [at(fine)] }).drives.length,
+        1,
+        fine,
+      );
   });
 
   it('explains a missing file and broken YAML', () => {

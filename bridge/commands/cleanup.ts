@@ -1,5 +1,11 @@
 import { findDrive, loadConfig } from '../config.js';
-import { closeMapping, unmountAll } from '../steps/teardown.js';
+import {
+  closeMapping,
+  driveDevices,
+  foreignMount,
+  foreignMountMessage,
+  unmountDrive,
+} from '../steps/teardown.js';
 import { type Command, EXIT, UsageError } from './command.js';
 
 export const cleanupCommand: Command = {
@@ -7,8 +13,9 @@ export const cleanupCommand: Command = {
   usage: '<drive>',
   summary: "unmount and close a drive left open (the backup unit's ExecStopPost= safety net)",
   help: `
-Unmounts the drive's mount point (lazily when a plain unmount keeps failing,
-e.g. after the drive was pulled) and stops its cryptsetup unit, checking that
+Unmounts the drive from its mount point (lazily when a plain unmount keeps
+failing, e.g. after the drive was pulled; anything else mounted there is left
+alone, with a warning) and stops its cryptsetup unit, checking that
 /dev/mapper/<mapper> is gone. Does nothing, quietly, when nothing is open.
 
 systemd runs this after every offsite-backup@<drive>.service, whether the run
@@ -29,7 +36,10 @@ Example:
     if (drive.kind === 'directory') return EXIT.ok;
     let ok = true;
     try {
-      if (await unmountAll(drive.mountPoint, { lazy: true }))
+      const devices = await driveDevices(drive);
+      const foreign = foreignMount(drive.mountPoint, devices);
+      if (foreign) ctx.log.warn(`cleanup ${name}: ${foreignMountMessage(foreign, drive.mountPoint, name)}`);
+      else if (await unmountDrive(drive.mountPoint, devices, { lazy: true }))
         ctx.log.info(`cleanup ${name}: unmounted ${drive.mountPoint}`);
     } catch (e) {
       ctx.log.error(`cleanup ${name}: ${(e as Error).message}`);

@@ -3,7 +3,7 @@ import { EXIT } from '../commands/command.js';
 import { deviceByUuid, mapperPath, mountAt, probeType } from '../mounts.js';
 import { checkMarker } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';
-import { closeMapping, unmountAll } from './teardown.js';
+import { closeMapping, foreignMount, foreignMountMessage, unmountDrive } from './teardown.js';
 
 /** The drive was not there to begin with: EX_TEMPFAIL, nothing was started. */
 function absent(message: string): StepError {
@@ -12,14 +12,18 @@ function absent(message: string): StepError {
 
 /**
  * A drive pulled mid-sync leaves its mount and mapping behind, and every later
- * plug then fails (SPEC 1, measured). Clear both before anything else.
+ * plug then fails (SPEC 1, measured). Clear both before anything else, but
+ * only the drive's own: anything else mounted at the mount point (the source
+ * volume, another disk) is left as it is and the run stops.
  */
-async function clearStale(ctx: RunContext, mountPoint: string, mapper: string | null): Promise<void> {
+async function clearStale(ctx: RunContext, mountPoint: string, devices: string[], mapper: string | null) {
+  const foreign = foreignMount(mountPoint, devices);
+  if (foreign) throw new StepError(foreignMountMessage(foreign, mountPoint, ctx.drive.name));
   if (mountAt(mountPoint)) {
     ctx.log.warn(
       `${ctx.drive.name}: ${mountPoint} is still mounted from an earlier run; unmounting it first`,
     );
-    await unmountAll(mountPoint, { lazy: true });
+    await unmountDrive(mountPoint, devices, { lazy: true });
   }
   if (mapper && existsSync(mapperPath(mapper))) {
     ctx.log.warn(
@@ -50,6 +54,7 @@ export const identify: Step = {
         `${device} (UUID ${uuid}) is not a LUKS container (blkid says ${type ?? 'nothing'})`,
       );
     ctx.facts.device = device;
-    await clearStale(ctx, drive.mountPoint, drive.kind === 'luks' ? drive.mapper : null);
+    const mapper = drive.kind === 'luks' ? drive.mapper : null;
+    await clearStale(ctx, drive.mountPoint, mapper ? [mapperPath(mapper)] : [device], mapper);
   },
 };

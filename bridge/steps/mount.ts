@@ -3,7 +3,7 @@ import { run } from '../exec.js';
 import { mountAt } from '../mounts.js';
 import { checkMarker } from './marker.js';
 import { type Step, StepError } from './step.js';
-import { unmountAll } from './teardown.js';
+import { foreignMountMessage, unmountDrive } from './teardown.js';
 
 /** Mount the drive's filesystem and make sure it is the drive it claims to be. */
 export const mount: Step = {
@@ -15,15 +15,15 @@ export const mount: Step = {
     const device = drive.kind === 'luks' ? ctx.facts.mapperDevice : ctx.facts.device;
     if (!device) throw new StepError('no device to mount (identify/unlock did not run)');
     mkdirSync(drive.mountPoint, { recursive: true, mode: 0o755 });
-    if (mountAt(drive.mountPoint))
-      throw new StepError(`${drive.mountPoint} is already mounted by something else`);
-    await run('mount', ['-o', drive.mountOptions, device, drive.mountPoint], { timeoutMs: 120_000 }).catch(
-      (e) => {
-        throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${(e as Error).message}`, {
-          cause: e,
-        });
-      },
-    );
+    const there = mountAt(drive.mountPoint);
+    if (there) throw new StepError(foreignMountMessage(there, drive.mountPoint, drive.name));
+    await run('mount', ['-o', drive.mountOptions, '--', device, drive.mountPoint], {
+      timeoutMs: 120_000,
+    }).catch((e) => {
+      throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    });
     if (!mountAt(drive.mountPoint))
       throw new StepError(
         `${drive.mountPoint} is not a mount point after mounting: refusing to write to the bare directory`,
@@ -33,6 +33,9 @@ export const mount: Step = {
     ctx.facts.target = drive.mountPoint;
   },
   async undo(ctx) {
-    if (ctx.drive.kind !== 'directory') await unmountAll(ctx.drive.mountPoint, { lazy: true });
+    const { drive, facts } = ctx;
+    if (drive.kind === 'directory') return;
+    const device = drive.kind === 'luks' ? facts.mapperDevice : facts.device;
+    if (device) await unmountDrive(drive.mountPoint, [device], { lazy: true });
   },
 };

@@ -6,8 +6,9 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemdEscape } from '../../units/escape.js';
+import type { Drive } from '../config.js';
 import { run } from '../exec.js';
-import { mapperPath, mountAt } from '../mounts.js';
+import { deviceByUuid, isMountOf, type MountEntry, mapperPath, mountAt } from '../mounts.js';
 import { StepError } from './step.js';
 
 export function cryptsetupUnit(mapper: string): string {
@@ -24,27 +25,56 @@ export async function waitUntil(pred: () => boolean, timeoutMs: number, stepMs =
 }
 
 /**
- * Unmount whatever is mounted at `mountPoint`. `lazy`: when a plain unmount
- * keeps failing (a pulled drive, a busy shell), detach it lazily rather than
- * leave a stale mount that breaks the next plug.
+ * The device nodes a drive is mounted from: its mapper (LUKS) or its
+ * partition. Only a mount of one of these is ever unmounted by offsite.
  */
-export async function unmountAll(
+export async function driveDevices(drive: Drive): Promise<string[]> {
+  if (drive.kind === 'luks') return [mapperPath(drive.mapper)];
+  if (drive.kind === 'filesystem') {
+    const device = await deviceByUuid(drive.uuid);
+    return device ? [device] : [];
+  }
+  return [];
+}
+
+/** The mount at `mountPoint` when it is not one of `devices`: someone else's, never touched. */
+export function foreignMount(mountPoint: string, devices: readonly string[]): MountEntry | null {
+  const m = mountAt(mountPoint);
+  return m && !isMountOf(m, devices) ? m : null;
+}
+
+export function foreignMountMessage(m: MountEntry, mountPoint: string, drive: string): string {
+  return `${mountPoint} has ${m.source} (${m.fstype}) mounted on it, which is not drive "${drive}": left mounted; unmount it yourself or give the drive another mount_point`;
+}
+
+/**
+ * Unmount the drive (one of `devices`) from `mountPoint`; a mount of anything
+ * else there is left alone. `lazy`: when a plain unmount keeps failing (a
+ * pulled drive, a busy shell), detach it lazily rather than leave a stale
+ * mount that breaks the next plug. False when nothing of the drive's was there.
+ */
+export async function unmountDrive(
   mountPoint: string,
+  devices: readonly string[],
   opts: { lazy: boolean; tries?: number },
 ): Promise<boolean> {
-  if (!mountAt(mountPoint)) return false;
+  const ours = () => {
+    const m = mountAt(mountPoint);
+    return m !== null && isMountOf(m, devices);
+  };
+  if (!ours()) return false;
   const tries = opts.tries ?? 3;
   let lastError = '';
-  for (let i = 0; i < tries && mountAt(mountPoint); i++) {
+  for (let i = 0; i < tries && ours(); i++) {
     try {
-      await run('umount', [mountPoint], { timeoutMs: 60_000 });
+      await run('umount', ['--', mountPoint], { timeoutMs: 60_000 });
     } catch (e) {
       lastError = (e as Error).message;
       await sleep(500 * (i + 1));
     }
   }
-  if (mountAt(mountPoint) && opts.lazy) await run('umount', ['-l', mountPoint], { okCodes: [0, 32] });
-  if (mountAt(mountPoint))
+  if (ours() && opts.lazy) await run('umount', ['-l', '--', mountPoint], { okCodes: [0, 32] });
+  if (ours())
     throw new StepError(`${mountPoint} is still mounted: ${lastError || 'umount did not detach it'}`);
   return true;
 }
@@ -67,7 +97,7 @@ export async function closeMapping(mapper: string): Promise<boolean> {
   }
   if (!(await waitUntil(() => !existsSync(dev), 30_000))) {
     try {
-      await run('cryptsetup', ['close', mapper], { timeoutMs: 60_000 });
+      await run('cryptsetup', ['close', '--', mapper], { timeoutMs: 60_000 });
     } catch (e) {
       problems.push((e as Error).message);
     }

@@ -1,6 +1,6 @@
 import { mountAt } from '../mounts.js';
 import { type Step, StepError } from './step.js';
-import { unmountAll } from './teardown.js';
+import { unmountDrive } from './teardown.js';
 
 /** A clean unmount (never lazy here: "safe to remove" must be true). */
 export const unmount: Step = {
@@ -9,7 +9,8 @@ export const unmount: Step = {
   async run(ctx) {
     const { drive } = ctx;
     if (drive.kind === 'directory') return;
-    await unmountAll(drive.mountPoint, { lazy: false, tries: 5 });
+    const device = drive.kind === 'luks' ? ctx.facts.mapperDevice : ctx.facts.device;
+    await unmountDrive(drive.mountPoint, device ? [device] : [], { lazy: false, tries: 5 });
     if (mountAt(drive.mountPoint)) throw new StepError(`${drive.mountPoint} is still mounted`);
   },
 };

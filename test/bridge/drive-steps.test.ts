@@ -19,6 +19,7 @@ import { mount } from '../../bridge/steps/mount.js';
 import type { Step } from '../../bridge/steps/step.js';
 import { unmount } from '../../bridge/steps/unmount.js';
 import { type LoopImage, makeExt4 } from '../helpers/loop.js';
+import { offsiteHere } from '../units/cli.js';
 
 const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 
@@ -31,12 +32,19 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
   });
   after(() => img.detach());
 
-  function config(extra: Record<string, unknown> = {}) {
-    return parseConfig({
+  function raw(extra: Record<string, unknown> = {}) {
+    return {
       state_dir: join(base, 'state'),
       source: { path: join(base, 'src') },
       drives: [{ name: 'alpha', uuid: img.uuid, mount_point: join(base, 'mnt'), ...extra }],
-    });
+    };
+  }
+  const config = (extra: Record<string, unknown> = {}) => parseConfig(raw(extra));
+  /** the same configuration as a file, for the CLI (YAML reads JSON) */
+  function configFile(): string {
+    const file = join(base, 'config.yaml');
+    writeFileSync(file, JSON.stringify(raw()));
+    return file;
   }
 
   it('mounts the drive, enrols its marker, and leaves it unmounted', async () => {
@@ -77,6 +85,37 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     });
     assert.equal(r.result, 'success', r.message);
     assert.equal(mountAt(join(base, 'mnt')), null);
+  });
+
+  it('leaves a foreign filesystem mounted at the mount point (the source volume) alone and fails clearly', async () => {
+    const c = config();
+    const other = makeExt4(16, 'source-volume');
+    const mnt = join(base, 'mnt');
+    try {
+      execFileSync('mount', [other.device, mnt]);
+      writeFileSync(join(mnt, 'nas-data.txt'), 'the NAS');
+      const r = await runDrive(c, c.drives[0]!, {
+        log: silentLogger(),
+        out,
+        steps: [identify, mount, unmount],
+      });
+      assert.equal(r.result, 'failed');
+      assert.equal(r.step, 'identify');
+      assert.match(
+        r.message,
+        new RegExp(`${other.device} \\(ext4\\) mounted on it, which is not drive "alpha": left mounted`),
+      );
+      assert.equal(mountAt(mnt)?.source, other.device, 'still mounted');
+      assert.equal(readFileSync(join(mnt, 'nas-data.txt'), 'utf8'), 'the NAS');
+      // the safety net after the failed run leaves it too
+      const cleanup = await offsiteHere(['cleanup', 'alpha', '--config', configFile()]);
+      assert.equal(cleanup.exitCode, 0, cleanup.stderr);
+      assert.match(cleanup.stderr, /not drive "alpha": left mounted/);
+      assert.equal(mountAt(mnt)?.source, other.device, 'still mounted after cleanup');
+    } finally {
+      execFileSync('umount', [mnt]);
+      other.detach();
+    }
   });
 
   it('refuses a drive whose marker names another drive, writes nothing and unmounts it', async () => {

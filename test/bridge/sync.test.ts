@@ -330,11 +330,13 @@ describe('sync and verify', () => {
     assert.match(r1.outcome.message, /is empty \(is it mounted\?\)/);
     assert.deepEqual(listDir(empty.target), []);
 
-    const { src, raw } = setup();
+    const { dir, src, raw } = setup();
     writeFileSync(join(src, 'f'), 'x');
     const inside = join(src, 'drive');
     mkdirSync(inside);
-    const r2 = await copy({ ...raw, drives: [{ name: 'alpha', directory: inside }] });
+    // the configuration refuses a directory inside source.path; through a symlink it cannot tell
+    symlinkSync(inside, join(dir, 'link'));
+    const r2 = await copy({ ...raw, drives: [{ name: 'alpha', directory: join(dir, 'link') }] });
     assert.match(r2.outcome.message, /inside the source .*read-only to offsite/);
     assert.deepEqual(listDir(inside), []);
   });
