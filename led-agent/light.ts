@@ -36,7 +36,7 @@ export const OFF: Light = { state: 'off', color: '#000000', pattern: 'off', beca
  * last success, so a green light never hides that no copy is recent.
  */
 export function nodeState(view: NodeView): { state: Exclude<LightState, 'off'>; because: string } | null {
-  const status = view.status;
+  const status = view.status?.state === 'idle' ? (lastRun(view) ?? view.status) : view.status;
   const running = status?.drive ? `${status.drive} ${status.state}` : status?.state;
   if (status?.state === 'failed')
     return { state: 'failed', because: `${running}${status.step ? ` at ${status.step}` : ''}` };
@@ -48,6 +48,25 @@ export function nodeState(view: NodeView): { state: Exclude<LightState, 'off'>; 
   if (status?.state === 'success') return { state: 'success', because: running ?? 'success' };
   if (status?.state === 'idle' || drives.length > 0) return { state: 'idle', because: 'idle' };
   return null;
+}
+
+/**
+ * An `idle` status changes nothing on the light (the bridge publishes one when
+ * a run found its drive not plugged in: nothing happened). What was shown
+ * before is the last finished run, which the retained drive states keep even
+ * across a restart of the agent: the drive that ran last, and how that went.
+ */
+function lastRun(view: NodeView): Pick<Status, 'state' | 'drive' | 'step'> | null {
+  let last: DriveState | null = null;
+  for (const d of view.drives.values())
+    if (
+      d.last_run &&
+      d.last_result &&
+      (!last?.last_run || Date.parse(d.last_run) > Date.parse(last.last_run))
+    )
+      last = d;
+  if (!last) return null;
+  return { state: last.last_result === 'failed' ? 'failed' : 'success', drive: last.name, step: null };
 }
 
 /** The light for all followed nodes: the most urgent node wins (failed > running > overdue > success > idle). */

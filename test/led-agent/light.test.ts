@@ -113,6 +113,38 @@ describe('light: which light for which state', () => {
     );
   });
 
+  it('an idle status (a run that found its drive not plugged in) leaves the light of the last finished run', () => {
+    const states = (runs: Array<[string, string, 'success' | 'warning' | 'failed']>): NodeView => ({
+      status: statusSchema.parse(
+        JSON.parse(status('idle', { drive: 'bravo', message: 'drive "bravo" is not plugged in' })),
+      ),
+      drives: new Map(
+        runs.map(([name, lastRun, result]): [string, DriveState] => [
+          name,
+          driveSchema.parse(JSON.parse(drive(name, false, { last_run: lastRun, last_result: result }))),
+        ]),
+      ),
+    });
+    const green = one(
+      states([
+        ['alpha', '2026-11-28T10:00:00+00:00', 'success'],
+        ['bravo', '2026-11-01T10:00:00+00:00', 'failed'],
+      ]),
+    );
+    assert.deepEqual([green.state, green.because], ['success', 'nas: alpha success']);
+    const red = one(
+      states([
+        ['alpha', '2026-11-28T10:00:00+00:00', 'failed'],
+        ['bravo', '2026-11-01T10:00:00+00:00', 'success'],
+      ]),
+    );
+    assert.deepEqual([red.state, red.because], ['failed', 'nas: alpha failed']);
+    assert.equal(one(states([['alpha', '2026-11-28T10:00:00+00:00', 'warning']])).state, 'success');
+    // no drive has run yet: nothing to keep
+    const none = view('idle', []);
+    assert.equal(one(none).state, 'idle');
+  });
+
   it('across nodes: failed > running > overdue > success > idle', () => {
     const views: Record<string, NodeView> = {
       failed: view('failed'),
