@@ -8,23 +8,26 @@
  * The switch is two renames: the staging directory to its snapshot name, then
  * a `current.new` symlink over `current`. rename(2) is atomic, so after a
  * power cut `current` names either the old or the new complete copy.
+ *
+ * Whatever is on the drive may have been planted there: every name is looked
+ * at with lstat and changed only through bridge/rsync/drive-path.ts, which
+ * follows no symlink and stays on the drive's filesystem.
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readlinkSync,
-  realpathSync,
-  renameSync,
-  symlinkSync,
-  unlinkSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { run } from '../exec.js';
+import {
+  DrivePathError,
+  fsyncDriveDir,
+  isDriveDir,
+  kindOf,
+  lstatIn,
+  makeDriveDir,
+  removeDriveNode,
+  removeDriveTree,
+  unexpected,
+  writeDriveFile,
+} from './drive-path.js';
 
 export const CURRENT = 'current';
 export const SNAPSHOTS = 'snapshots';
@@ -75,40 +78,75 @@ export type PreviousCopy =
   | { kind: 'old-current'; path: string }
   | { kind: 'root'; path: string; names: string[] };
 
-function lstatOrNull(path: string) {
-  try {
-    return lstatSync(path);
-  } catch {
-    return null;
-  }
-}
-
 /** names at the top of the drive that belong to offsite or the filesystem, never to a copy */
 export function reservedNames(markerFile: string): Set<string> {
   return new Set([CURRENT, `${CURRENT}.new`, SNAPSHOTS, 'lost+found', markerFile]);
 }
 
+/**
+ * Before anything is changed, each name of the layout must hold what offsite
+ * keeps there, or nothing: `snapshots` and its staging copy real directories on
+ * the drive, `current` a symlink or (an older layout) a directory, `current.new`
+ * a symlink. Anything else fails the run, naming the path. (Other names inside
+ * `snapshots/` are offsite's to tidy away, each removed as what it is.)
+ */
+export function checkLayout(l: Layout): void {
+  isDriveDir(l.target, l.snapshots);
+  isDriveDir(l.target, l.staging);
+  const cur = lstatIn(l.target, l.current);
+  if (cur?.isDirectory()) isDriveDir(l.target, l.current);
+  else if (cur && !cur.isSymbolicLink())
+    throw unexpected(l.current, cur, 'a symlink to the current copy or a directory');
+  const next = lstatIn(l.target, l.currentNew);
+  if (next && !next.isSymbolicLink()) throw unexpected(l.currentNew, next, 'the symlink offsite makes there');
+}
+
+/** `snapshots/<name>`, the only form of `current` offsite writes, or null */
+function snapshotNamed(link: string): string | null {
+  const m = /^snapshots\/([^/]+)$/.exec(link);
+  const name = m?.[1];
+  if (!name || name === '.' || name === '..' || name === STAGING || name === OLD_CURRENT) return null;
+  return name;
+}
+
+function isCopyDir(l: Layout, path: string): boolean {
+  return Boolean(lstatIn(l.target, path)?.isDirectory()) && isDriveDir(l.target, path);
+}
+
 export function findPrevious(
   l: Layout,
+  source: string,
   sourceNames: readonly string[],
   reserved: ReadonlySet<string>,
 ): PreviousCopy | null {
-  const cur = lstatOrNull(l.current);
+  const cur = lstatIn(l.target, l.current);
   if (cur?.isSymbolicLink()) {
-    try {
-      const path = realpathSync(l.current);
-      // only a copy of ours is ever linked from or removed: not whatever a hand-made link names
-      // kept in the layout's own spelling: the target may be reached through a symlink
-      if (dirname(path) === realpathSync(l.snapshots) && lstatSync(path).isDirectory())
-        return { kind: 'snapshot', path: join(l.snapshots, basename(path)) };
-    } catch {}
-  } else if (cur?.isDirectory()) {
+    // only a copy of ours is ever linked from or removed: not whatever a planted link names
+    const name = snapshotNamed(readlinkSync(l.current));
+    if (name && isCopyDir(l, join(l.snapshots, name)))
+      return { kind: 'snapshot', path: join(l.snapshots, name) };
+  } else if (cur?.isDirectory() && isDriveDir(l.target, l.current)) {
     return { kind: 'current-dir', path: l.current };
   }
-  if (lstatOrNull(l.oldCurrent)?.isDirectory()) return { kind: 'old-current', path: l.oldCurrent };
-  const names = sourceNames.filter((n) => !reserved.has(n) && lstatOrNull(join(l.target, n)) !== null);
+  if (isCopyDir(l, l.oldCurrent)) return { kind: 'old-current', path: l.oldCurrent };
+  // a name counts only as what the source has there: a link planted where the source has a
+  // directory would lead --link-dest (and its hard links) off the drive
+  const names = sourceNames.filter((n) => !reserved.has(n) && sameKind(l, source, n));
   if (names.length) return { kind: 'root', path: l.target, names };
   return null;
+}
+
+function sameKind(l: Layout, source: string, name: string): boolean {
+  const onDrive = lstatIn(l.target, join(l.target, name));
+  if (!onDrive) return false;
+  let inSource: ReturnType<typeof lstatSync>;
+  try {
+    inSource = lstatSync(join(source, name));
+  } catch {
+    return false;
+  }
+  if (kindOf(onDrive) !== kindOf(inSource)) return false;
+  return !onDrive.isDirectory() || onDrive.dev === lstatSync(l.target).dev;
 }
 
 /**
@@ -118,20 +156,18 @@ export function findPrevious(
  */
 export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<string[]> {
   const removed: string[] = [];
-  if (lstatOrNull(l.currentNew)) {
-    unlinkSync(l.currentNew);
-    removed.push(l.currentNew);
-  }
-  if (!existsSync(l.snapshots)) return removed;
+  if (removeDriveNode(l.target, l.currentNew)) removed.push(l.currentNew);
+  if (!isDriveDir(l.target, l.snapshots)) return removed;
   for (const name of readdirSync(l.snapshots)) {
     const path = join(l.snapshots, name);
     if (
       name === STAGING ||
-      name === COMPARE_CONTENTS ||
+      // the mark is only ever a plain file: anything else there is removed as what it is
+      (name === COMPARE_CONTENTS && lstatIn(l.target, path)?.isFile()) ||
       (previous && previous.kind !== 'root' && path === previous.path)
     )
       continue;
-    await removeTree(path);
+    await removeDriveTree(l.target, path);
     removed.push(path);
   }
   return removed;
@@ -143,7 +179,8 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
  * place, which would change the previous copy too; removing every multiply
  * linked file first keeps it untouched (rsync re-links them at no cost).
  */
-export async function prepareResume(staging: string): Promise<number> {
+export async function prepareResume(l: Layout): Promise<number> {
+  if (!isDriveDir(l.target, l.staging)) return 0;
   let removed = 0;
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -155,35 +192,35 @@ export async function prepareResume(staging: string): Promise<number> {
       }
     }
   };
-  walk(staging);
+  walk(l.staging);
   return removed;
 }
 
 export function ensureSnapshotsDir(l: Layout): void {
-  mkdirSync(l.snapshots, { recursive: true, mode: 0o755 });
+  makeDriveDir(l.target, l.snapshots);
+}
+
+/** a staging copy is there to resume or verify (a real directory; anything else is refused) */
+export function hasStaging(l: Layout): boolean {
+  return isDriveDir(l.target, l.staging);
 }
 
 /**
- * Remove a copy. rm(1) rather than fs.rm: on a tree of hard links it is
- * several times faster (measured, bench/run-overhead.ts), and it never
- * crosses into another filesystem.
+ * Just before rsync starts: its destination (the staging copy, or the
+ * snapshot a dry run compares with) and its --link-dest are real directories
+ * on the drive, so rsync cannot write or link through a planted symlink.
  */
-export async function removeTree(path: string): Promise<void> {
-  await run('rm', ['-rf', '--one-file-system', '--', path], { timeoutMs: 6 * 3600_000 });
+export function checkCopyPaths(l: Layout, previous: PreviousCopy | null): void {
+  if (!isDriveDir(l.target, l.snapshots))
+    throw new DrivePathError(l.snapshots, `${l.snapshots} is gone from the drive`);
+  isDriveDir(l.target, l.staging);
+  if (previous && previous.kind !== 'root' && !isDriveDir(l.target, previous.path))
+    throw new DrivePathError(previous.path, `the previous copy ${previous.path} is gone from the drive`);
 }
 
 /** flush the filesystem, so the new copy is on disk before `current` names it */
 export async function syncFilesystem(path: string): Promise<void> {
   await run('sync', ['-f', path], { timeoutMs: 30 * 60_000 });
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
@@ -193,15 +230,24 @@ function fsyncDir(dir: string): void {
 export async function switchCurrent(l: Layout, id: string, previous: PreviousCopy | null): Promise<string> {
   await syncFilesystem(l.target);
   const snapshot = join(l.snapshots, id);
+  if (!hasStaging(l)) throw new DrivePathError(l.staging, `there is no staging copy in ${l.staging}`);
+  const taken = lstatIn(l.target, snapshot);
+  if (taken) throw unexpected(snapshot, taken, 'a free name for the new copy');
   renameSync(l.staging, snapshot);
   // a plain directory cannot be replaced by rename; move it aside first
   // (an interruption here leaves it in snapshots/.old-current, which the next run uses)
-  if (previous?.kind === 'current-dir') renameSync(l.current, l.oldCurrent);
-  if (lstatOrNull(l.currentNew)) unlinkSync(l.currentNew);
+  if (previous?.kind === 'current-dir') {
+    const aside = lstatIn(l.target, l.oldCurrent);
+    if (aside) throw unexpected(l.oldCurrent, aside, 'a free name to move the old copy to');
+    if (isDriveDir(l.target, l.current)) renameSync(l.current, l.oldCurrent);
+  }
+  removeDriveNode(l.target, l.currentNew);
   symlinkSync(join(SNAPSHOTS, id), l.currentNew);
+  const cur = lstatIn(l.target, l.current);
+  if (cur && !cur.isSymbolicLink()) throw unexpected(l.current, cur, 'a symlink to the current copy');
   renameSync(l.currentNew, l.current);
-  fsyncDir(l.snapshots);
-  fsyncDir(l.target);
+  fsyncDriveDir(l.target, l.snapshots);
+  fsyncDriveDir(l.target, l.target);
   return snapshot;
 }
 
@@ -216,14 +262,14 @@ export async function removePrevious(
     const removed: string[] = [];
     for (const name of previous.names) {
       const path = join(l.target, name);
-      await removeTree(path);
+      await removeDriveTree(l.target, path);
       removed.push(path);
     }
     return removed;
   }
   const path = previous.kind === 'current-dir' ? l.oldCurrent : previous.path;
   if (path === keep) return [];
-  await removeTree(path);
+  await removeDriveTree(l.target, path);
   return [path];
 }
 
@@ -237,5 +283,23 @@ export function currentTarget(l: Layout): string | null {
 }
 
 export async function removeStaging(l: Layout): Promise<void> {
-  await removeTree(l.staging);
+  await removeDriveTree(l.target, l.staging);
+}
+
+/** verify found files whose contents differed: the next copy compares contents (see COMPARE_CONTENTS) */
+export function compareContentsPending(l: Layout): boolean {
+  return Boolean(lstatIn(l.target, l.compareContents)?.isFile());
+}
+
+export function markCompareContents(l: Layout, files: readonly string[]): void {
+  writeDriveFile(l.target, l.compareContents, `${files.join('\n')}\n`);
+}
+
+export function clearCompareContents(l: Layout): void {
+  removeDriveNode(l.target, l.compareContents);
+}
+
+/** remove files (relative paths) from the staging copy, each as what it is */
+export function dropFromStaging(l: Layout, files: readonly string[]): void {
+  for (const f of files) removeDriveNode(l.target, join(l.staging, f));
 }

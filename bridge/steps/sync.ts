@@ -16,8 +16,12 @@ import { isMountPoint } from '../rsync/mount-check.js';
 import { runRsync } from '../rsync/run-rsync.js';
 import { endSession, startSession } from '../rsync/session.js';
 import {
+  checkCopyPaths,
+  checkLayout,
+  compareContentsPending,
   ensureSnapshotsDir,
   findPrevious,
+  hasStaging,
   layout,
   prepareResume,
   removeStaging,
@@ -113,11 +117,13 @@ export const sync: Step = {
     const sourceNames = checkSource(source, target);
 
     const l = layout(target);
-    const previous = findPrevious(l, sourceNames, reservedNames(MARKER_FILE));
+    // the drive's contents are untrusted: a planted symlink or device fails the run here, before any change
+    checkLayout(l);
+    const previous = findPrevious(l, source, sourceNames, reservedNames(MARKER_FILE));
     for (const p of await tidy(l, previous)) log.info(`${drive.name}: removed ${p} (left by an earlier run)`);
     ensureSnapshotsDir(l);
-    if (existsSync(l.staging)) {
-      const unlinked = previous ? await prepareResume(l.staging) : 0;
+    if (hasStaging(l)) {
+      const unlinked = previous ? await prepareResume(l) : 0;
       log.info(
         `${drive.name}: resuming the copy left in ${l.staging}${unlinked ? ` (${unlinked} linked files re-linked)` : ''}`,
       );
@@ -134,12 +140,13 @@ export const sync: Step = {
     // An unchanged source would still cost a whole new tree of hard links (and
     // the removal of the old one): ask rsync first. Only against a snapshot of
     // ours (other layouts are migrated by a real copy) and with nothing to resume.
-    const compareContents = existsSync(l.compareContents);
+    const compareContents = compareContentsPending(l);
     if (compareContents)
       log.info(
         `${drive.name}: the last verify found files whose contents differed: this copy compares contents`,
       );
-    if (previous?.kind === 'snapshot' && !existsSync(l.staging) && !compareContents) {
+    if (previous?.kind === 'snapshot' && !hasStaging(l) && !compareContents) {
+      checkCopyPaths(l, previous);
       const checkArgv = [
         ...(config.source.lock ?? []),
         'rsync',
@@ -168,6 +175,7 @@ export const sync: Step = {
       );
     }
 
+    checkCopyPaths(l, previous);
     const argv = [
       ...(config.source.lock ?? []),
       'rsync',

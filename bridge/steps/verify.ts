@@ -8,13 +8,21 @@
  * When sync found nothing to change, there is no staging copy: the same
  * checks run on the copy `current` names, and nothing is switched or removed.
  */
-import { existsSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareChecksums } from '../rsync/checksum.js';
 import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
 import { endSession, sessionOf } from '../rsync/session.js';
-import { layout, removePrevious, switchCurrent } from '../rsync/snapshots.js';
+import {
+  clearCompareContents,
+  dropFromStaging,
+  hasStaging,
+  layout,
+  markCompareContents,
+  removePrevious,
+  switchCurrent,
+} from '../rsync/snapshots.js';
 import { type RunFacts, type Step, StepError } from './step.js';
 
 function plural(n: number, word: string, words = `${word}s`): string {
@@ -31,7 +39,7 @@ export const verify: Step = {
     const l = layout(target);
     const session = sessionOf(ctx.facts);
     const unchanged = session?.unchanged && session.previous ? session.previous.path : null;
-    if (!session || (!unchanged && !existsSync(l.staging)))
+    if (!session || (!unchanged && !hasStaging(l)))
       throw new StepError(`there is no new copy to verify in ${l.staging} (sync did not run)`);
     const source = config.source.path;
     const copy = unchanged ?? l.staging;
@@ -70,8 +78,9 @@ export const verify: Step = {
       // same size and time: rsync's quick check would keep these on the next run, so drop them from the
       // staging copy (`current` itself is never touched), and make the next copy compare contents: the
       // quick check would otherwise hard-link the same bad files from the previous copy again
-      if (!unchanged) for (const m of mismatches) rmSync(join(l.staging, m.file), { force: true });
-      writeFileSync(l.compareContents, `${mismatches.map((m) => m.file).join('\n')}\n`);
+      const files = mismatches.map((m) => m.file);
+      if (!unchanged) dropFromStaging(l, files);
+      markCompareContents(l, files);
       throw new StepError(
         `checksum mismatch in ${plural(mismatches.length, 'file')} of the copy: ${mismatches
           .slice(0, 5)
@@ -90,7 +99,7 @@ export const verify: Step = {
     }
 
     const snapshot = await switchCurrent(l, ctx.runId, session.previous);
-    rmSync(l.compareContents, { force: true });
+    clearCompareContents(l);
     log.info(
       `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes) and ${plural(cmp.sample.length, 'checksum')}; current -> ${join('snapshots', ctx.runId)}`,
     );

@@ -1,11 +1,15 @@
 /** Source trees for copy tests, with the awkward parts a backup must keep. */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   linkSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
+  readlinkSync,
   realpathSync,
   symlinkSync,
   utimesSync,
@@ -71,4 +75,28 @@ export function diffTrees(a: string, b: string): string {
 
 export function listDir(dir: string): string[] {
   return readdirSync(dir).sort();
+}
+
+/**
+ * Everything about a tree that a write through it would change: per entry its
+ * type, inode, link count, mode, owner, size, modification time, symlink target
+ * and a sha256 of a file's contents. Equal fingerprints: the tree was not touched.
+ */
+export function fingerprint(root: string): string {
+  const lines: string[] = [];
+  const walk = (rel: string) => {
+    const path = rel ? join(root, rel) : root;
+    const s = lstatSync(path, { bigint: true });
+    const what = s.isSymbolicLink()
+      ? `-> ${readlinkSync(path)}`
+      : s.isFile()
+        ? createHash('sha256').update(readFileSync(path)).digest('hex')
+        : '';
+    lines.push(
+      `${rel || '.'} ${s.mode.toString(8)} ino=${s.ino} n=${s.nlink} ${s.uid}:${s.gid} ${s.size} ${s.mtimeNs} ${what}`,
+    );
+    if (s.isDirectory()) for (const name of readdirSync(path).sort()) walk(rel ? `${rel}/${name}` : name);
+  };
+  walk('');
+  return lines.join('\n');
 }
