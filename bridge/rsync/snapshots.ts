@@ -175,9 +175,10 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
 
 /**
  * A staging directory left by an interrupted run may hold hard links to the
- * previous copy's files. rsync would change their permissions or owners in
- * place, which would change the previous copy too; removing every multiply
- * linked file first keeps it untouched (rsync re-links them at no cost).
+ * previous copy's files (or, planted, to any file on the same filesystem).
+ * rsync would change their permissions or owners in place, which would change
+ * those files too; removing every multiply linked file first keeps them
+ * untouched (rsync re-links them from the previous copy at no cost).
  */
 export async function prepareResume(l: Layout): Promise<number> {
   if (!isDriveDir(l.target, l.staging)) return 0;

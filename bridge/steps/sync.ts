@@ -123,7 +123,8 @@ export const sync: Step = {
     for (const p of await tidy(l, previous)) log.info(`${drive.name}: removed ${p} (left by an earlier run)`);
     ensureSnapshotsDir(l);
     if (hasStaging(l)) {
-      const unlinked = previous ? await prepareResume(l) : 0;
+      // even without a previous copy: a planted hard link to a NAS file would be chmodded in place
+      const unlinked = await prepareResume(l);
       log.info(
         `${drive.name}: resuming the copy left in ${l.staging}${unlinked ? ` (${unlinked} linked files re-linked)` : ''}`,
       );

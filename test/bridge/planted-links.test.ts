@@ -10,8 +10,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   lstatSync,
+  linkSync,
   mkdirSync,
   readFileSync,
   readlinkSync,
@@ -129,6 +131,22 @@ describe('planted entries in the layout of a directory drive', () => {
     assert.equal(fingerprint(victim), nas);
     assert.equal(readlinkSync(join(target, 'current')), before.link);
     assert.equal(fingerprint(realpathSync(join(target, 'current'))), before.tree);
+  });
+
+  it('snapshots/.partial holding a hard link to a NAS file: rsync never changes the NAS inode', async () => {
+    const { src, victim, raw, snapshots } = setup();
+    // same size and time as the source's file, other permissions: rsync would only chmod it in place
+    execFileSync('cp', ['-p', join(src, 'data', 'a.txt'), join(victim, 'a.txt')]);
+    chmodSync(join(victim, 'a.txt'), 0o600);
+    const nas = fingerprint(victim);
+    mkdirSync(join(snapshots, '.partial', 'data'), { recursive: true });
+    linkSync(join(victim, 'a.txt'), join(snapshots, '.partial', 'data', 'a.txt'));
+
+    const { outcome } = await copy(raw);
+    assert.equal(outcome.result, 'success', outcome.message);
+    // the link in the staging copy was removed, not written through
+    assert.equal(fingerprint(victim), nas);
+    assert.equal(statSync(join(victim, 'a.txt')).mode & 0o777, 0o600);
   });
 
   it('a dangling snapshots/.compare-contents link and a checksum mismatch: no file is created through it', async () => {
