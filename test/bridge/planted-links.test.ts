@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
-  lstatSync,
   linkSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
   readlinkSync,
