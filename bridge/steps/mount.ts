@@ -5,6 +5,15 @@ import { checkMarker } from './marker.js';
 import { type Step, StepError } from './step.js';
 import { foreignMountMessage, unmountDrive } from './teardown.js';
 
+/**
+ * The drive's contents are untrusted (docs/security.md): a device node planted
+ * on it never opens (nodev) and a setuid file on it never runs as its owner
+ * (nosuid), whatever the configured options say; they come last, so they win.
+ */
+function mountOptions(drive: { mountOptions: string }): string {
+  return `${drive.mountOptions},nodev,nosuid`;
+}
+
 /** Mount the drive's filesystem and make sure it is the drive it claims to be. */
 export const mount: Step = {
   name: 'mount',
@@ -17,7 +26,7 @@ export const mount: Step = {
     mkdirSync(drive.mountPoint, { recursive: true, mode: 0o755 });
     const there = mountAt(drive.mountPoint);
     if (there) throw new StepError(foreignMountMessage(there, drive.mountPoint, drive.name));
-    await run('mount', ['-o', drive.mountOptions, '--', device, drive.mountPoint], {
+    await run('mount', ['-o', mountOptions(drive), '--', device, drive.mountPoint], {
       timeoutMs: 120_000,
     }).catch((e) => {
       throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${(e as Error).message}`, {

@@ -5,7 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,6 +81,45 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       assert.equal(JSON.parse(readFileSync(join(base, 'mnt', MARKER_FILE), 'utf8')).drive, 'alpha');
     } finally {
       execFileSync('umount', [join(base, 'mnt')]);
+    }
+  });
+
+  it('mounts the drive nodev,nosuid: a device node planted on it does not open', async () => {
+    const c = config({ mount_options: 'noatime,dev,suid' });
+    const disk = makeExt4(8, 'nasdisk');
+    try {
+      const rdev = statSync(disk.device).rdev;
+      const major = (rdev >> 8) & 0xfff;
+      const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+      let options = '';
+      let opened: string | null = null;
+      const look: Step = {
+        name: 'look',
+        title: 'look',
+        async run(ctx) {
+          options = mountAt(ctx.facts.target!)?.options ?? '';
+          const node = join(ctx.facts.target!, 'planted-disk');
+          execFileSync('mknod', [node, 'b', String(major), String(minor)]);
+          try {
+            closeSync(openSync(node, 'r'));
+            opened = 'opened';
+          } catch (e) {
+            opened = (e as NodeJS.ErrnoException).code ?? 'error';
+          } finally {
+            unlinkSync(node);
+          }
+        },
+      };
+      const r = await runDrive(c, c.drives[0]!, {
+        log: silentLogger(),
+        out,
+        steps: [identify, mount, look, unmount],
+      });
+      assert.equal(r.result, 'success', r.message);
+      assert.ok(options.split(',').includes('nodev') && options.split(',').includes('nosuid'), options);
+      assert.equal(opened, 'EACCES');
+    } finally {
+      disk.detach();
     }
   });
 
