@@ -1,5 +1,15 @@
-/** JSON files in state_dir, written atomically (temp file, fsync, rename). */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+/** JSON files in state_dir (and the marker on a drive), written atomically (temp file, fsync, rename). */
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 
 export function readJson<T>(file: string, fallback: T): T {
@@ -14,7 +24,18 @@ export function readJson<T>(file: string, fallback: T): T {
 export function writeJsonAtomic(file: string, value: unknown): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
+  // the marker's directory is a drive's root (untrusted): whatever stands at the temporary
+  // name is removed as what it is, and the file is created anew, never written through a link
+  try {
+    unlinkSync(tmp);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o644,
+  );
   try {
     writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
     fsyncSync(fd);
