@@ -16,8 +16,9 @@ Runs the whole flow for one registered drive, one step at a time:
   mount     its filesystem is mounted, and its marker file names this drive
   sync      rsync copies source.path under the repository lock into a staging
             copy beside the previous one (unchanged files hard-linked)
-  verify    sizes, times and a checksum sample agree; then the new copy
-            becomes <drive>/current in one atomic switch
+  verify    sizes and times agree, and what this run wrote reads back
+            from the drive equal to the source; then the new copy becomes
+            <drive>/current in one atomic switch
   unmount   the filesystem is unmounted
   close     the LUKS mapping is closed, and checked to be gone
 

@@ -29,6 +29,8 @@ export function rsyncArgs(plan: RsyncPlan): string[] {
     // sees every link of a file before it transfers it
     '--no-inc-recursive',
     '--info=progress2',
+    // a line per item on stdout ("%i": what changed), so verify reads back exactly the files this copy wrote
+    '--out-format=%i %n',
     // names on stderr raw (UTF-8), not \#ooo-escaped, for the warning file list
     '-8',
   ];

@@ -7,7 +7,7 @@
 export const MAX_LISTED_FILES = 50;
 
 // rsync prints unprintable bytes as \#ooo (octal)
-function unescapeRsync(s: string): string {
+export function unescapeRsync(s: string): string {
   const bytes: number[] = [];
   const enc = new TextEncoder();
   for (let i = 0; i < s.length; ) {

@@ -18,6 +18,8 @@ export interface CompareOptions {
   owners: boolean;
   /** how many regular files to pick for the checksum sample */
   sampleSize: number;
+  /** files read back anyway (this run wrote them): never picked for the sample */
+  notSampled?: ReadonlySet<string>;
   /** makes the sample different per run but reproducible */
   seed: string;
   /** differences to describe (the count is always complete) */
@@ -139,7 +141,7 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
       else if (s.isFile()) {
         result.files++;
         result.bytes += Number(s.size);
-        sample.offer(path);
+        if (!opts.notSampled?.has(path)) sample.offer(path);
       } else if (s.isSymbolicLink()) {
         const st = readlinkSync(join(srcDir, name));
         const ct = readlinkSync(join(copyDir, name));

@@ -5,7 +5,20 @@
  */
 import { spawn } from 'node:child_process';
 import type { SyncProgress } from '../run/events.js';
+import { unescapeRsync } from './file-list.js';
 import { LineSplitter, parseProgressLine } from './progress.js';
+
+/**
+ * An itemized line for a regular file whose data rsync wrote: `>f` received
+ * from the source, `cf` copied locally (from the --link-dest copy, when only
+ * its attributes differ). `hf` (a hard link to another name) and `.f`
+ * (attributes only) write no data.
+ */
+export function writtenFile(line: string): string | null {
+  if (line.length < 13 || line[1] !== 'f' || line[11] !== ' ') return null;
+  if (line[0] !== '>' && line[0] !== 'c') return null;
+  return unescapeRsync(line.slice(12));
+}
 
 export interface RsyncRun {
   /** the exit code; null when killed by a signal */
@@ -16,6 +29,8 @@ export interface RsyncRun {
   lastStderrLine: string;
   /** the last progress rsync printed */
   last: SyncProgress | null;
+  /** the regular files rsync wrote data for (`--out-format=%i %n` lines), relative to the source */
+  written: string[];
   /** could not start at all (ENOENT ...) */
   spawnError: Error | null;
 }
@@ -43,12 +58,17 @@ export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): P
     const kept: string[] = [];
     let lastStderrLine = '';
     let last: SyncProgress | null = null;
+    const written: string[] = [];
     let spawnError: Error | null = null;
     let killTimer: NodeJS.Timeout | undefined;
 
     // rsync prints a progress line per file; only the newest in each chunk matters
     // (reports are throttled anyway), so parse from the end and stop at the first that parses
     const onOut = (lines: string[]) => {
+      for (const line of lines) {
+        const file = writtenFile(line);
+        if (file !== null) written.push(file);
+      }
       for (let i = lines.length - 1; i >= 0; i--) {
         const p = parseProgressLine(lines[i]!);
         if (!p) continue;
@@ -86,7 +106,7 @@ export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): P
       opts.signal?.removeEventListener('abort', onAbort);
       onOut(out.end());
       onErr(err.end());
-      resolve({ code, signal, stderr: kept.join('\n'), lastStderrLine, last, spawnError });
+      resolve({ code, signal, stderr: kept.join('\n'), lastStderrLine, last, written, spawnError });
     });
   });
 }

@@ -13,6 +13,8 @@ export interface CopySession {
   previous: PreviousCopy | null;
   /** relative paths rsync could not copy (exit 23/24): verify leaves them out */
   skipped: Set<string>;
+  /** the regular files this copy wrote data for: verify reads each back from the drive */
+  written: string[];
   /** when the copy started (ms since the epoch), to tell a source that changed meanwhile */
   startedAt: number;
   /**

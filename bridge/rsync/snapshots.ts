@@ -35,7 +35,7 @@ export const STAGING = '.partial';
 /** a `current` that was a real directory (an older layout), moved aside during the switch */
 export const OLD_CURRENT = '.old-current';
 /**
- * Left by a verify whose checksum sample failed: the next copy compares
+ * Left by a verify that read back files differing from the source: the next copy compares
  * contents (rsync --checksum), since the quick check (size and time) would
  * hard-link the same bad files from the previous copy again.
  */

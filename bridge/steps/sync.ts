@@ -134,7 +134,14 @@ export const sync: Step = {
     checkFreeSpace(target);
 
     const lock = await takeSourceLock(ctx);
-    const session = { lock, previous, skipped: new Set<string>(), startedAt: Date.now(), unchanged: false };
+    const session = {
+      lock,
+      previous,
+      skipped: new Set<string>(),
+      written: [] as string[],
+      startedAt: Date.now(),
+      unchanged: false,
+    };
     startSession(ctx.facts, session);
     const throttle = new Throttle<SyncProgress>((p) => ctx.progress(p));
 
@@ -191,6 +198,7 @@ export const sync: Step = {
     log.debug(`${drive.name}: ${argv.join(' ')}`);
     const r = await runRsync(argv, { signal: ctx.signal, onProgress: (p) => throttle.push(p) });
     ctx.facts.bytes = r.last?.bytes ?? 0;
+    session.written = r.written;
 
     const command = config.source.lock ? `${config.source.lock.join(' ')} rsync` : 'rsync';
     if (ctx.signal.aborted)

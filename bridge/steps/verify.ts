@@ -1,6 +1,7 @@
 /**
- * Check the staging copy against the source (SPEC 5: size/time manifest, a
- * checksum sample), then switch it in as `current` and drop the previous copy.
+ * Check the staging copy against the source (SPEC 5: size/time manifest; the
+ * files this run wrote and a sample of the rest read back from the drive),
+ * then switch it in as `current` and drop the previous copy.
  * A copy that fails verification is never switched in: the previous `current`
  * stays. Nothing here writes to the copy it checks (`borg check` would: it
  * rewrites a repository's `config`, so it is not part of a run).
@@ -10,9 +11,9 @@
  */
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareChecksums } from '../rsync/checksum.js';
 import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
+import { readBack } from '../rsync/read-back.js';
 import { endSession, sessionOf } from '../rsync/session.js';
 import {
   clearCompareContents,
@@ -54,6 +55,7 @@ export const verify: Step = {
       skip: session.skipped,
       owners: process.getuid?.() === 0,
       sampleSize: config.verify.checksum_sample,
+      notSampled: new Set(session.written),
       seed: ctx.runId,
       signal: ctx.signal,
       changedSince: session.startedAt,
@@ -73,25 +75,42 @@ export const verify: Step = {
       );
     }
 
-    const mismatches = await compareChecksums(source, copy, cmp.sample, ctx.signal).catch(cancelled);
-    if (mismatches.length) {
-      // same size and time: rsync's quick check would keep these on the next run, so drop them from the
+    // what this run wrote, then the sample of the rest: read back from the drive, not the page cache
+    const skipped = session.skipped;
+    const written = session.written.filter((f) => !skipped.has(f));
+    const read = await readBack(
+      source,
+      copy,
+      [...written, ...cmp.sample].map((file) => ({ file, start: 0 })),
+      { signal: ctx.signal, changedSince: session.startedAt },
+    ).catch(cancelled);
+    if (!read.direct)
+      log.info(
+        `${drive.name}: ${target} does not take O_DIRECT: the copy was read back through the page cache`,
+      );
+    if (read.problems.length) {
+      const bad = read.problems.map((p) => p.file);
+      // rsync's quick check (size and time) would keep these on the next run, so drop them from the
       // staging copy (`current` itself is never touched), and make the next copy compare contents: the
       // quick check would otherwise hard-link the same bad files from the previous copy again
-      const files = mismatches.map((m) => m.file);
-      if (!unchanged) dropFromStaging(l, files);
-      markCompareContents(l, files);
+      if (!unchanged) dropFromStaging(l, bad);
+      markCompareContents(l, bad);
       throw new StepError(
-        `checksum mismatch in ${plural(mismatches.length, 'file')} of the copy: ${mismatches
+        `read back from the drive, ${plural(bad.length, 'file')} of the copy did not match the source: ${read.problems
           .slice(0, 5)
-          .map((m) => m.file)
-          .join(', ')}`,
+          .map((p) => `${p.file} (${p.why})`)
+          .join(', ')}${bad.length > 5 ? `; and ${bad.length - 5} more` : ''}`,
       );
     }
+    if (read.sourceChanged.length)
+      throw new StepError(
+        `the source changed while it was being copied (${read.sourceChanged.slice(0, 5).join(', ')}); the next run copies it again`,
+      );
+    const readText = `read back ${plural(written.length, 'written file')} and ${plural(cmp.sample.length, 'sampled file')} (${read.bytes} bytes) from the drive`;
 
     if (unchanged) {
       log.info(
-        `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes) and ${plural(cmp.sample.length, 'checksum')}; current is unchanged (${unchanged})`,
+        `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}; current is unchanged (${unchanged})`,
       );
       endSession(ctx.facts);
       recordSpace(ctx.facts, target);
@@ -101,7 +120,7 @@ export const verify: Step = {
     const snapshot = await switchCurrent(l, ctx.runId, session.previous);
     clearCompareContents(l);
     log.info(
-      `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes) and ${plural(cmp.sample.length, 'checksum')}; current -> ${join('snapshots', ctx.runId)}`,
+      `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}; current -> ${join('snapshots', ctx.runId)}`,
     );
     try {
       for (const p of await removePrevious(l, session.previous, snapshot))

@@ -68,7 +68,7 @@ describe('verify', () => {
     assert.ok(Math.abs(ctx.facts.freeBytes! - df[1]!) < 64 * 1024 * 1024, 'free space as df reports it');
     assert.match(
       log.tail().join('\n'),
-      /verified 14 entries \(8 files, \d+ bytes\) and 8 checksums; current -> snapshots\//,
+      /verified 14 entries \(8 files, \d+ bytes\), read back 7 written files and 1 sampled file \(70087 bytes\) from the drive; current -> snapshots\//,
     );
   });
 
@@ -135,7 +135,10 @@ describe('verify', () => {
       unlinkSync(ref);
     });
     assert.equal(outcome.result, 'failed');
-    assert.equal(outcome.message, 'checksum mismatch in 1 file of the copy: data/nested/b.bin');
+    assert.equal(
+      outcome.message,
+      'read back from the drive, 1 file of the copy did not match the source: data/nested/b.bin (differs from the source from byte 1234)',
+    );
     assert.equal(listDir(target).includes('current'), false);
 
     // the next run copies that file again (rsync's size+time check alone would keep it)
@@ -144,10 +147,11 @@ describe('verify', () => {
     assert.equal(readFileSync(join(target, 'current', 'data', 'nested', 'b.bin'))[1234], 7);
   });
 
-  it('the checksum sample is checksum_sample files, a reproducible pick that differs between runs', async () => {
+  it('the sample is checksum_sample files this run did not write, a reproducible pick that differs between runs', async () => {
     const a = setup({ verify: { checksum_sample: 3 } });
+    await runWith(a.raw, () => {});
     const r = await runWith(a.raw, () => {});
-    assert.match(r.log.tail().join('\n'), /and 3 checksums/);
+    assert.match(r.log.tail().join('\n'), /read back 0 written files and 3 sampled files/);
 
     const files = Array.from({ length: 1000 }, (_, i) => `d/${i}`);
     const pick = (seed: string) => {

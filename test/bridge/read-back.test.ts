@@ -1,0 +1,129 @@
+/**
+ * Verify reads back what the run wrote, from the drive: a bad block under a
+ * file whose good bytes are still in the page cache fails the run, and only
+ * the files rsync wrote are read (an unchanged file costs nothing).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { readBack } from '../../bridge/rsync/read-back.js';
+import { writtenFile } from '../../bridge/rsync/run-rsync.js';
+import { layout } from '../../bridge/rsync/snapshots.js';
+import { runSteps } from '../../bridge/run/runner.js';
+import type { Step } from '../../bridge/steps/step.js';
+import { sync } from '../../bridge/steps/sync.js';
+import { verify } from '../../bridge/steps/verify.js';
+import { makeExt4 } from '../helpers/loop.js';
+import { testRun } from '../helpers/run-context.js';
+import { awkwardTree, tempDir } from '../helpers/trees.js';
+
+const cleanup: (() => void)[] = [];
+after(() => {
+  for (const c of cleanup.reverse()) c();
+});
+
+function setup() {
+  const dir = tempDir('offsite-read-back-');
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(dir, 'src');
+  awkwardTree(src);
+  const target = join(dir, 'drive');
+  mkdirSync(target);
+  const raw = {
+    state_dir: join(dir, 'state'),
+    source: { path: src },
+    drives: [{ name: 'alpha', directory: target }],
+    verify: { checksum_sample: 0 },
+  };
+  return { dir, src, target, raw };
+}
+
+describe('verify reads back what the run wrote', () => {
+  it('a bad block under a file whose good bytes are still in the page cache fails verify, and it is not switched in', async () => {
+    const { dir, src, raw } = setup();
+    const body = randomBytes(256 * 1024);
+    writeFileSync(join(src, 'segment'), body);
+    const img = makeExt4(32);
+    cleanup.push(() => img.detach());
+    const mnt = join(dir, 'mnt');
+    mkdirSync(mnt);
+    execFileSync('mount', [img.device, mnt]);
+    cleanup.push(() => execFileSync('umount', ['-l', mnt]));
+    const target = join(mnt, 'copies');
+    mkdirSync(target);
+    const drive = { ...raw, drives: [{ name: 'alpha', directory: target }] };
+
+    // after rsync wrote it: flush, then change the bytes on the "disk" (the image file behind the loop
+    // device) without going through the mounted filesystem, whose page cache keeps the good bytes
+    const badBlock: Step = {
+      name: 'bad-block',
+      title: 'a block of the new copy goes bad on the disk',
+      async run() {
+        const copied = join(layout(target).staging, 'segment');
+        execFileSync('sync', ['-f', copied]);
+        const image = readFileSync(img.image);
+        const at = image.indexOf(body.subarray(0, 4096));
+        assert.ok(at > 0, 'the file is on the image');
+        const fd = openSync(img.image, 'r+');
+        writeSync(fd, Buffer.alloc(512, 0xee), 0, 512, at + 8192);
+        closeSync(fd);
+        assert.deepEqual(readFileSync(copied), body, 'the page cache still holds the good bytes');
+      },
+    };
+    const t = testRun(drive);
+    const outcome = await runSteps([sync, badBlock, verify], t.ctx);
+    assert.equal(outcome.result, 'failed');
+    assert.equal(outcome.step, 'verify');
+    assert.match(
+      outcome.message,
+      /^read back from the drive, 1 file of the copy did not match the source: segment \(differs from the source from byte 8192\)/,
+    );
+    assert.equal(readFileSync(layout(target).compareContents, 'utf8'), 'segment\n');
+  });
+
+  it('reads back only the files rsync wrote: one changed file of eight on the second run', async () => {
+    const { src, raw } = setup();
+    const first = testRun(raw);
+    assert.equal((await runSteps([sync, verify], first.ctx)).result, 'success');
+    assert.match(first.log.tail().join('\n'), /read back 7 written files and 0 sampled files/);
+    writeFileSync(join(src, 'data', 'a.txt'), 'changed\n');
+    const second = testRun(raw);
+    assert.equal((await runSteps([sync, verify], second.ctx)).result, 'success');
+    assert.match(second.log.tail().join('\n'), /read back 1 written file and 0 sampled files \(8 bytes\)/);
+  });
+
+  it('a range starting inside a file is compared from there (widened to the block), bytes counted', async () => {
+    const { dir } = setup();
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    mkdirSync(a);
+    mkdirSync(b);
+    const body = randomBytes(3 * 1024 * 1024 + 123);
+    writeFileSync(join(a, 'f'), body);
+    body[2_000_000] = body[2_000_000]! ^ 1;
+    writeFileSync(join(b, 'f'), body);
+    const whole = await readBack(a, b, [{ file: 'f', start: 0 }]);
+    assert.deepEqual(whole.problems, [{ file: 'f', why: 'differs from the source from byte 2000000' }]);
+    const tail = await readBack(a, b, [{ file: 'f', start: 2_500_000 }]);
+    assert.deepEqual(tail.problems, []);
+    assert.equal(tail.bytes, body.length - (2_500_000 - (2_500_000 % 4096)));
+    const gone = await readBack(join(dir, 'nowhere'), b, [{ file: 'f', start: 0 }]);
+    assert.deepEqual(gone.sourceChanged, ['f']);
+  });
+
+  it("rsync's itemized lines: data written (>f, cf) counts; links, attributes and directories do not", () => {
+    assert.equal(writtenFile('>f+++++++++ data/new'), 'data/new');
+    assert.equal(writtenFile('>f.st...... a b'), 'a b');
+    assert.equal(writtenFile('cf...p..... d/b'), 'd/b');
+    assert.equal(writtenFile('>f+++++++++ new\\#012line'), 'new\nline');
+    assert.equal(writtenFile('hf+++++++++ hl'), null);
+    assert.equal(writtenFile('.f...p..... x'), null);
+    assert.equal(writtenFile('cd+++++++++ dir/'), null);
+    assert.equal(writtenFile('cL+++++++++ sym'), null);
+    assert.equal(writtenFile('*deleting   gone'), null);
+    assert.equal(writtenFile('     12,345  45%  1.00MB/s    0:00:01 (xfr#1, to-chk=1/3)'), null);
+  });
+});
