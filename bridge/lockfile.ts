@@ -1,24 +1,24 @@
 /**
- * A waiting lock file: created with O_EXCL, holding who took it (pid, process
- * start time, when, a label). Two drives plugged at once serialize on the
- * source this way even when no `source.lock` prefix (e.g. borg) is configured.
+ * A lock file holding who took it (pid, process start time, when, a label).
+ * It is written whole to a temp file and linked into place, so a lock is never
+ * empty or half-written, and a disk too full to write it says so rather than
+ * looking like a lock someone else holds. Two drives plugged at once serialize
+ * on the source this way even when no `source.lock` prefix (e.g. borg) is
+ * configured; two runs of one drive, or a run and `offsite cleanup`, never
+ * overlap.
  *
  * A lock whose holder is gone (pid dead, or the pid reused by another process:
- * the start time differs) is stale and reclaimed. Reclaiming happens under a
- * tiny second lock so that two waiters never both remove a lock and both
- * believe they hold it.
+ * the start time differs) is stale and reclaimed, unless programs the holder
+ * started are still running (bridge/processes.ts: an rsync outliving a
+ * `kill -9` of its run must not get a second rsync beside it). Reclaiming
+ * happens under a tiny second lock so that two waiters never both remove a
+ * lock and both believe they hold it.
  */
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { type LeftBehind, leftBehind, processStart } from './processes.js';
+import { stateError } from './state-file.js';
 
 export interface LockHolder {
   pid: number;
@@ -33,12 +33,18 @@ export interface HeldLock {
   release(): void;
 }
 
+/** Who keeps a lock busy: its holder, or what a dead holder left running. */
+export interface Busy {
+  holder: LockHolder | null;
+  left: LeftBehind[];
+}
+
 export interface LockOptions {
   signal?: AbortSignal;
   /** who is asking, written into the lock (e.g. "drive alpha, run 2024...") */
   label?: string;
   /** called once when the lock is busy and we start waiting */
-  onWait?(holder: LockHolder | null): void;
+  onWait?(holder: LockHolder | null, busy: Busy): void;
   /** first poll interval; doubles up to maxPollMs */
   pollMs?: number;
   maxPollMs?: number;
@@ -46,17 +52,6 @@ export interface LockOptions {
 
 /** A reclaim lock older than this belongs to a process that died inside a few syscalls. */
 const RECLAIM_STALE_MS = 10_000;
-
-function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name (field 2) may hold spaces and parentheses: count fields after the last ')'
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 function alive(holder: LockHolder): boolean {
   try {
@@ -79,20 +74,30 @@ export function readHolder(file: string): LockHolder | null {
   }
 }
 
+/** "pid 4242 (offsite run alpha) since ...", or what a dead holder left running */
+export function describeBusy(busy: Busy): string {
+  const { holder, left } = busy;
+  const who = holder ? `pid ${holder.pid}${holder.label ? ` (${holder.label})` : ''}` : 'a process';
+  if (left.length)
+    return `${who} died but left ${left.map((p) => `${p.command} (pid ${p.pid})`).join(', ')} running`;
+  return holder ? `${who} since ${holder.time}` : who;
+}
+
+/** Create `file` with `content` unless it exists: written whole beside it, then linked into place. */
 function createExclusive(file: string, content: string): boolean {
-  let fd: number;
+  const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
-    fd = openSync(file, 'wx', 0o644);
+    writeFileSync(tmp, content, { flag: 'wx', mode: 0o644 });
+    linkSync(tmp, file);
+    return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
-  }
-  try {
-    writeSync(fd, content);
+    throw stateError(e, dirname(file), `cannot write the lock ${basename(file)}`);
   } finally {
-    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {}
   }
-  return true;
 }
 
 function fileAgeMs(file: string): number {
@@ -153,39 +158,17 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Take the lock, waiting (with backoff) while a live process holds it. Rejects when `signal` aborts. */
-export async function acquireLock(file: string, opts: LockOptions = {}): Promise<HeldLock> {
-  mkdirSync(dirname(file), { recursive: true });
+function holderText(label: string): { mine: LockHolder; text: string } {
   const mine: LockHolder = {
     pid: process.pid,
     start: processStart(process.pid),
     time: new Date().toISOString(),
-    label: opts.label ?? '',
+    label,
   };
-  const text = `${JSON.stringify(mine)}\n`;
-  let delay = opts.pollMs ?? 100;
-  const maxDelay = opts.maxPollMs ?? 5_000;
-  let told = false;
-  for (;;) {
-    if (opts.signal?.aborted) throw opts.signal.reason;
-    if (createExclusive(file, text)) break;
-    let seen: string | null = null;
-    try {
-      seen = readFileSync(file, 'utf8');
-    } catch {
-      continue; // released between our open and read: try again at once
-    }
-    const holder = readHolder(file);
-    // an unparsable lock may be one being written right now; only an old one is stale
-    const stale = holder ? !alive(holder) : fileAgeMs(file) > RECLAIM_STALE_MS;
-    if (stale && reclaim(file, seen)) continue;
-    if (!told) {
-      told = true;
-      opts.onWait?.(holder);
-    }
-    await sleep(delay, opts.signal);
-    delay = Math.min(maxDelay, delay * 2);
-  }
+  return { mine, text: `${JSON.stringify(mine)}\n` };
+}
+
+function held(file: string, mine: LockHolder): HeldLock {
   let released = false;
   return {
     file,
@@ -197,4 +180,78 @@ export async function acquireLock(file: string, opts: LockOptions = {}): Promise
       if (now?.pid === mine.pid && now.time === mine.time) unlinkSync(file);
     },
   };
+}
+
+/**
+ * One attempt: the lock, or who keeps it busy. A stale lock is reclaimed on
+ * the way. Throws when the lock cannot be written (e.g. no space left).
+ */
+function attempt(file: string, text: string): Busy | null {
+  for (;;) {
+    if (createExclusive(file, text)) return null;
+    let seen: string;
+    try {
+      seen = readFileSync(file, 'utf8');
+    } catch {
+      continue; // released between our link and our read: try again at once
+    }
+    const holder = readHolder(file);
+    // every lock is linked into place whole: one that does not parse was never a lock of ours
+    if (!holder) {
+      if (reclaim(file, seen)) continue;
+      return { holder: null, left: [] };
+    }
+    const busy = whoHolds(file);
+    if (busy) return busy;
+    if (reclaim(file, seen)) continue;
+    return { holder, left: [] };
+  }
+}
+
+function prepare(file: string): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+  } catch (e) {
+    throw stateError(e, dirname(dirname(file)), `cannot create ${dirname(file)}`);
+  }
+}
+
+/** Who keeps `file` busy now (a live holder, or what a dead one left running), without taking it. */
+export function whoHolds(file: string): Busy | null {
+  const holder = readHolder(file);
+  if (!holder) return null;
+  if (alive(holder)) return { holder, left: [] };
+  const left = leftBehind(holder.pid, holder.start);
+  return left.length ? { holder, left } : null;
+}
+
+/** Take the lock now, or say who keeps it busy. Never waits. */
+export function tryLock(
+  file: string,
+  label = '',
+): { lock: HeldLock; busy: null } | { lock: null; busy: Busy } {
+  prepare(file);
+  const { mine, text } = holderText(label);
+  const busy = attempt(file, text);
+  return busy ? { lock: null, busy } : { lock: held(file, mine), busy: null };
+}
+
+/** Take the lock, waiting (with backoff) while a live process holds it. Rejects when `signal` aborts. */
+export async function acquireLock(file: string, opts: LockOptions = {}): Promise<HeldLock> {
+  prepare(file);
+  const { mine, text } = holderText(opts.label ?? '');
+  let delay = opts.pollMs ?? 100;
+  const maxDelay = opts.maxPollMs ?? 5_000;
+  let told = false;
+  for (;;) {
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    const busy = attempt(file, text);
+    if (!busy) return held(file, mine);
+    if (!told) {
+      told = true;
+      opts.onWait?.(busy.holder, busy);
+    }
+    await sleep(delay, opts.signal);
+    delay = Math.min(maxDelay, delay * 2);
+  }
 }

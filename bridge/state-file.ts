@@ -12,6 +12,18 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 
+/**
+ * A failed write in state_dir, said as what it is: a full disk is "no space
+ * left on <dir>", not the errno of whichever call met it first.
+ */
+export function stateError(e: unknown, dir: string, what: string): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new Error(`no space left on ${dir}: ${what}`, { cause: e });
+  if (code === 'EROFS') return new Error(`${dir} is read-only: ${what}`, { cause: e });
+  return new Error(`${what}: ${(e as Error).message}`, { cause: e });
+}
+
 export function readJson<T>(file: string, fallback: T): T {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
@@ -22,25 +34,37 @@ export function readJson<T>(file: string, fallback: T): T {
 }
 
 export function writeJsonAtomic(file: string, value: unknown): void {
-  mkdirSync(dirname(file), { recursive: true });
+  const dir = dirname(file);
   const tmp = `${file}.${process.pid}.tmp`;
-  // the marker's directory is a drive's root (untrusted): whatever stands at the temporary
-  // name is removed as what it is, and the file is created anew, never written through a link
+  let created = false;
   try {
-    unlinkSync(tmp);
+    mkdirSync(dir, { recursive: true });
+    // the marker's directory is a drive's root (untrusted): whatever stands at the temporary
+    // name is removed as what it is, and the file is created anew, never written through a link
+    try {
+      unlinkSync(tmp);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const fd = openSync(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o644,
+    );
+    created = true;
+    try {
+      writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    // a half-written temp file would only take more of a disk that is likely full
+    if (created)
+      try {
+        unlinkSync(tmp);
+      } catch {}
+    throw stateError(e, dir, `could not write ${file}`);
   }
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o644,
-  );
-  try {
-    writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
 }

@@ -1,4 +1,7 @@
-import { findDrive, loadConfig } from '../config.js';
+import { type Drive, findDrive, loadConfig } from '../config.js';
+import { describeBusy, tryLock, whoHolds } from '../lockfile.js';
+import type { Logger } from '../log.js';
+import { driveLockFile } from '../run/run-drive.js';
 import {
   closeMapping,
   driveDevices,
@@ -18,11 +21,18 @@ failing, e.g. after the drive was pulled; anything else mounted there is left
 alone, with a warning) and stops its cryptsetup unit, checking that
 /dev/mapper/<mapper> is gone. Does nothing, quietly, when nothing is open.
 
+It takes the drive's lock first, without waiting: while a run of the drive
+is alive (or programs of a run that was killed, e.g. its rsync, still run)
+it touches nothing, says so, and exits 0. When systemd runs it after the run
+has ended (or was killed with everything it started), the lock is free or
+stale, and cleanup goes ahead.
+
 systemd runs this after every offsite-backup@<drive>.service, whether the run
 succeeded, failed or was killed: after a failed ExecStart systemd runs no
 ExecStop=, and a stale mount or mapping would break every later plug.
 
-Exit codes: 0 nothing left open, 1 something could not be closed.
+Exit codes: 0 nothing left open, or a live run holds the drive (nothing
+done); 1 something could not be closed; 2 usage or configuration error.
 
 Example:
   offsite cleanup alpha
@@ -34,26 +44,57 @@ Example:
     const drive = findDrive(config, name);
     if (!drive) throw new UsageError(`no drive named "${name}" in ${config.file}`);
     if (drive.kind === 'directory') return EXIT.ok;
-    let ok = true;
+    const file = driveLockFile(config.state_dir, name);
+    let taken: ReturnType<typeof tryLock>;
     try {
-      const devices = await driveDevices(drive);
-      const foreign = foreignMount(drive.mountPoint, devices);
-      if (foreign) ctx.log.warn(`cleanup ${name}: ${foreignMountMessage(foreign, drive.mountPoint, name)}`);
-      else if (await unmountDrive(drive.mountPoint, devices, { lazy: true }))
-        ctx.log.info(`cleanup ${name}: unmounted ${drive.mountPoint}`);
+      taken = tryLock(file, `offsite cleanup ${name}`);
     } catch (e) {
-      ctx.log.error(`cleanup ${name}: ${(e as Error).message}`);
-      ok = false;
+      // a full state_dir: no run could start either, so the safety net still works when none is alive
+      const busy = whoHolds(file);
+      taken = busy ? { lock: null, busy } : { lock: { file, release() {} }, busy: null };
+      ctx.log.warn(
+        `cleanup ${name}: ${(e as Error).message}${busy ? '' : '; no run is alive: cleaning up anyway'}`,
+      );
     }
-    if (drive.kind === 'luks') {
-      try {
-        if (await closeMapping(drive.mapper))
-          ctx.log.info(`cleanup ${name}: closed /dev/mapper/${drive.mapper}`);
-      } catch (e) {
-        ctx.log.error(`cleanup ${name}: ${(e as Error).message}`);
-        ok = false;
-      }
+    const { lock, busy } = taken;
+    if (!lock) {
+      ctx.log.info(
+        `cleanup ${name}: a run of drive "${name}" is in progress (${describeBusy(busy)}): nothing done`,
+      );
+      return EXIT.ok;
     }
-    return ok ? EXIT.ok : EXIT.failed;
+    try {
+      return (await closeDrive(name, drive, ctx.log)) ? EXIT.ok : EXIT.failed;
+    } finally {
+      lock.release();
+    }
   },
 };
+
+/** Unmount and close what is open; false when something could not be. */
+async function closeDrive(
+  name: string,
+  drive: Exclude<Drive, { kind: 'directory' }>,
+  log: Logger,
+): Promise<boolean> {
+  let ok = true;
+  try {
+    const devices = await driveDevices(drive);
+    const foreign = foreignMount(drive.mountPoint, devices);
+    if (foreign) log.warn(`cleanup ${name}: ${foreignMountMessage(foreign, drive.mountPoint, name)}`);
+    else if (await unmountDrive(drive.mountPoint, devices, { lazy: true }))
+      log.info(`cleanup ${name}: unmounted ${drive.mountPoint}`);
+  } catch (e) {
+    log.error(`cleanup ${name}: ${(e as Error).message}`);
+    ok = false;
+  }
+  if (drive.kind === 'luks') {
+    try {
+      if (await closeMapping(drive.mapper)) log.info(`cleanup ${name}: closed /dev/mapper/${drive.mapper}`);
+    } catch (e) {
+      log.error(`cleanup ${name}: ${(e as Error).message}`);
+      ok = false;
+    }
+  }
+  return ok;
+}

@@ -1,9 +1,11 @@
 /**
  * Runs rsync (behind an optional lock prefix) and streams its progress.
- * rsync and the prefix run in their own process group, so cancelling kills
- * the whole of it: the prefix, rsync, and rsync's receiver/generator children.
+ * rsync belongs to the run (bridge/exec.ts spawnOwned): it dies with it.
+ * Cancelling signals the whole tree: the prefix, rsync, and rsync's
+ * receiver/generator children.
  */
-import { spawn } from 'node:child_process';
+import { spawnOwned } from '../exec.js';
+import { signalTree } from '../processes.js';
 import type { SyncProgress } from '../run/events.js';
 import { unescapeRsync } from './file-list.js';
 import { LineSplitter, parseProgressLine } from './progress.js';
@@ -46,11 +48,9 @@ const MAX_KEPT = 5_000;
 
 export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): Promise<RsyncRun> {
   return new Promise((resolve) => {
-    const [file, ...args] = argv;
     // C.UTF-8: plain number formatting, messages in English (parsed), names as UTF-8
-    const child = spawn(file!, args, {
+    const child = spawnOwned(argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
       env: { ...process.env, LC_ALL: 'C.UTF-8' },
     });
     const out = new LineSplitter();
@@ -83,17 +83,15 @@ export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): P
         if (kept.length < MAX_KEPT) kept.push(line);
       }
     };
-    child.stdout.on('data', (c: Buffer) => onOut(out.push(c)));
-    child.stderr.on('data', (c: Buffer) => onErr(err.push(c)));
+    child.stdout!.on('data', (c: Buffer) => onOut(out.push(c)));
+    child.stderr!.on('data', (c: Buffer) => onErr(err.push(c)));
 
-    const killGroup = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, sig);
-      } catch {}
+    const killTree = (sig: NodeJS.Signals) => {
+      if (child.pid) signalTree(child.pid, sig);
     };
     const onAbort = () => {
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), opts.killAfterMs ?? 10_000);
+      killTree('SIGTERM');
+      killTimer = setTimeout(() => killTree('SIGKILL'), opts.killAfterMs ?? 10_000);
     };
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });

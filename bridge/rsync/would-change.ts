@@ -5,7 +5,8 @@
  * Any doubt (output, an exit code other than 0, a signal) answers "changed":
  * the safe answer is always the full copy.
  */
-import { spawn } from 'node:child_process';
+import { spawnOwned } from '../exec.js';
+import { signalTree } from '../processes.js';
 
 export type Answer =
   | { changed: false }
@@ -15,30 +16,23 @@ export type Answer =
 
 export function wouldChange(argv: readonly string[], signal?: AbortSignal): Promise<Answer> {
   return new Promise((resolve) => {
-    const [file, ...args] = argv;
-    const child = spawn(file!, args, {
+    const child = spawnOwned(argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
       env: { ...process.env, LC_ALL: 'C.UTF-8' },
     });
     let first = '';
     let stderr = '';
     let stopped = false;
-    const killGroup = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, sig);
-      } catch {}
-    };
     const stop = () => {
       if (stopped) return;
       stopped = true;
-      killGroup('SIGTERM');
+      if (child.pid) signalTree(child.pid, 'SIGTERM');
     };
-    child.stdout.on('data', (c: Buffer) => {
+    child.stdout!.on('data', (c: Buffer) => {
       if (!first) first = c.toString('utf8').split('\n')[0] ?? '';
       stop();
     });
-    child.stderr.on('data', (c: Buffer) => {
+    child.stderr!.on('data', (c: Buffer) => {
       if (stderr.length < 4096) stderr += c.toString('utf8');
     });
     const onAbort = () => stop();

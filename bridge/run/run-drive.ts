@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { EXIT } from '../commands/command.js';
 import type { Config, Drive } from '../config.js';
 import { Ledger } from '../ledger.js';
-import { acquireLock, type HeldLock, type LockHolder } from '../lockfile.js';
+import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
 import { stepsFor } from '../steps/index.js';
 import type { RunContext, Step } from '../steps/step.js';
@@ -36,23 +36,11 @@ export interface RunDeps {
 
 /**
  * One run per drive at a time: a second `offsite run alpha` (by hand, while
- * systemd's is going) must not clear the first one's mount as "stale".
+ * systemd's is going) must not clear the first one's mount as "stale", and
+ * `offsite cleanup alpha` leaves a live run alone.
  */
-async function driveLock(config: Config, drive: Drive): Promise<HeldLock | LockHolder | null> {
-  const busy = new AbortController();
-  let holder: LockHolder | null = null;
-  try {
-    return await acquireLock(join(config.state_dir, 'locks', `drive-${drive.name}.lock`), {
-      signal: busy.signal,
-      label: `offsite run ${drive.name}`,
-      onWait(h) {
-        holder = h;
-        busy.abort(new Error('busy'));
-      },
-    });
-  } catch {
-    return holder;
-  }
+export function driveLockFile(stateDir: string, drive: string): string {
+  return join(stateDir, 'locks', `drive-${drive}.lock`);
 }
 
 export class DriveBusyError extends Error {
@@ -61,19 +49,30 @@ export class DriveBusyError extends Error {
 }
 
 export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Promise<RunEnded> {
-  const lock = await driveLock(config, drive);
-  if (!lock || !('release' in lock))
+  let taken: ReturnType<typeof tryLock>;
+  try {
+    taken = tryLock(driveLockFile(config.state_dir, drive.name), `offsite run ${drive.name}`);
+  } catch (e) {
+    // e.g. a full state_dir: nothing is started, and the run fails saying so, like any failed run
+    return runWithReporters(config, drive, deps, e as Error);
+  }
+  if (!taken.lock)
     throw new DriveBusyError(
-      `another run of drive "${drive.name}" is in progress${lock ? ` (pid ${lock.pid}, since ${lock.time})` : ''}`,
+      `another run of drive "${drive.name}" is in progress (${describeBusy(taken.busy)})`,
     );
   try {
-    return await runLocked(config, drive, deps);
+    return await runWithReporters(config, drive, deps);
   } finally {
-    lock.release();
+    taken.lock.release();
   }
 }
 
-async function runLocked(config: Config, drive: Drive, deps: RunDeps): Promise<RunEnded> {
+async function runWithReporters(
+  config: Config,
+  drive: Drive,
+  deps: RunDeps,
+  refusal?: Error,
+): Promise<RunEnded> {
   const { log } = deps;
   const bus = new Bus<RunEvents>((event, e) =>
     log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`),
@@ -128,7 +127,7 @@ async function runLocked(config: Config, drive: Drive, deps: RunDeps): Promise<R
   };
 
   try {
-    const outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx);
+    const outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx, refusal);
     await bus.settle();
     return outcome;
   } finally {

@@ -21,7 +21,16 @@ function reasonOf(e: unknown): string {
   return String(e);
 }
 
-export async function runSteps(steps: readonly Step[], ctx: RunContext): Promise<RunOutcome> {
+/**
+ * Walk `steps`. With a `refusal` (the run cannot start, e.g. its lock cannot
+ * be written) nothing is done and the run fails at its first step with that
+ * reason.
+ */
+export async function runSteps(
+  steps: readonly Step[],
+  ctx: RunContext,
+  refusal?: Error,
+): Promise<RunOutcome> {
   const { bus, drive, runId } = ctx;
   const startedAt = new Date();
   bus.emit('run:start', { runId, drive: drive.name, time: startedAt });
@@ -29,6 +38,10 @@ export async function runSteps(steps: readonly Step[], ctx: RunContext): Promise
   let failed: { step: Step; error: unknown; started: boolean } | null = null;
 
   for (const step of steps) {
+    if (refusal) {
+      failed = { step, error: refusal, started: false };
+      break;
+    }
     if (ctx.signal.aborted) {
       failed = { step, error: new StepError(`cancelled (${reasonOf(ctx.signal.reason)})`), started: false };
       break;

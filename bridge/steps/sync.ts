@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Drive } from '../config.js';
-import { acquireLock, type HeldLock } from '../lockfile.js';
+import { acquireLock, describeBusy, type HeldLock } from '../lockfile.js';
 import { mountAt } from '../mounts.js';
 import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
@@ -94,14 +94,15 @@ async function takeSourceLock(ctx: RunContext): Promise<HeldLock> {
     return await acquireLock(file, {
       signal: ctx.signal,
       label: `drive ${ctx.drive.name}, run ${ctx.runId}`,
-      onWait: (h) =>
+      onWait: (h, busy) =>
         ctx.log.info(
-          `${ctx.drive.name}: waiting for the source: ${h ? `${h.label || `pid ${h.pid}`} holds it since ${h.time}` : `${file} is held`}`,
+          `${ctx.drive.name}: waiting for the source: ${h && !busy.left.length ? `${h.label || `pid ${h.pid}`} holds it since ${h.time}` : describeBusy(busy)}`,
         ),
     });
   } catch (e) {
     if (ctx.signal.aborted) throw new StepError('cancelled while waiting for the source lock', { cause: e });
-    throw new StepError(`could not take the source lock ${file}: ${(e as Error).message}`, { cause: e });
+    // says which file and why (e.g. "no space left on <state_dir>/locks: ...")
+    throw new StepError((e as Error).message, { cause: e });
   }
 }
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { acquireLock, readHolder } from '../../bridge/lockfile.js';
+import { acquireLock, describeBusy, readHolder, tryLock } from '../../bridge/lockfile.js';
+import { fullDisk } from '../helpers/full-disk.js';
 import { tempDir } from '../helpers/trees.js';
 
 const dirs: string[] = [];
@@ -135,5 +136,99 @@ describe('the source lock file', () => {
     await assert.rejects(waiting, /SIGTERM/);
     assert.equal(readHolder(file)?.label, 'a');
     a.release();
+  });
+
+  it('tryLock never waits: a live holder keeps it, and is named', async () => {
+    const file = lockPath();
+    const a = await acquireLock(file, { label: 'offsite run alpha' });
+    const b = tryLock(file, 'offsite cleanup alpha');
+    assert.equal(b.lock, null);
+    assert.equal(b.busy?.holder?.pid, process.pid);
+    assert.match(describeBusy(b.busy!), new RegExp(`^pid ${process.pid} \\(offsite run alpha\\) since `));
+    a.release();
+    const c = tryLock(file, 'offsite cleanup alpha');
+    assert.equal(readHolder(file)?.label, 'offsite cleanup alpha');
+    c.lock?.release();
+  });
+
+  it('an empty or garbled lock file is no lock: it is reclaimed at once', async () => {
+    for (const junk of ['', '{"pid":', 'not json']) {
+      const file = lockPath();
+      mkdirSync(join(file, '..'), { recursive: true });
+      writeFileSync(file, junk);
+      const t = tryLock(file, 'after junk');
+      assert.ok(t.lock, `reclaimed ${JSON.stringify(junk)}`);
+      assert.equal(readHolder(file)?.label, 'after junk');
+      t.lock.release();
+    }
+  });
+
+  it('on a full disk: says "no space left", and leaves no lock (empty or not) behind', async () => {
+    const disk = fullDisk();
+    try {
+      const file = join(disk.dir, 'locks', 'drive-alpha.lock');
+      mkdirSync(join(disk.dir, 'locks'));
+      disk.fill();
+      assert.throws(
+        () => tryLock(file, 'offsite run alpha'),
+        new RegExp(`^Error: no space left on ${disk.dir}/locks: cannot write the lock drive-alpha.lock$`),
+      );
+      await assert.rejects(acquireLock(file), /no space left on /);
+      assert.deepEqual(readdirSync(join(disk.dir, 'locks')), []);
+      disk.free();
+      const t = tryLock(file, 'room again');
+      assert.equal(readHolder(file)?.label, 'room again');
+      t.lock?.release();
+    } finally {
+      disk.unmount();
+    }
+  });
+
+  it('a holder killed while programs it started keep running: busy until they end', async () => {
+    const file = lockPath();
+    // a holder that takes the lock and starts a program the way a run starts rsync; the program
+    // ignores the SIGTERM it gets when its parent dies (as a lock prefix may), and the holder is SIGKILLed
+    const script = `
+      import { acquireLock } from ${JSON.stringify(new URL('../../bridge/lockfile.ts', import.meta.url).pathname)};
+      import { spawnOwned } from ${JSON.stringify(new URL('../../bridge/exec.ts', import.meta.url).pathname)};
+      await acquireLock(process.argv[1], { label: 'offsite run alpha' });
+      const child = spawnOwned(['sh', '-c', 'trap "" TERM; echo ready; exec sleep 600'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      child.stdout.once('data', () => process.stdout.write(String(child.pid) + '\\n'));
+      setInterval(() => {}, 1000);`;
+    const holder = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const childPid = Number(
+      await new Promise<string>((resolve) => holder.stdout.once('data', (c: Buffer) => resolve(String(c)))),
+    );
+    const exited = new Promise((r) => holder.on('exit', r));
+    holder.kill('SIGKILL');
+    await exited;
+    const t = tryLock(file, 'next run');
+    const left = t.busy?.left ?? [];
+    try {
+      assert.equal(t.lock, null, 'not taken while the program of the dead holder runs');
+      assert.ok(
+        left.some((p) => p.pid === childPid),
+        `${childPid} in ${JSON.stringify(left)}`,
+      );
+      assert.match(
+        describeBusy(t.busy!),
+        /^pid \d+ \(offsite run alpha\) died but left .*\(pid \d+\).* running$/,
+      );
+    } finally {
+      for (const p of left) process.kill(p.pid, 'SIGKILL');
+    }
+    const gone = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`).length === 0; // a zombie's is empty
+      } catch {
+        return true;
+      }
+    };
+    while (!left.every((p) => gone(p.pid))) await new Promise((r) => setTimeout(r, 10));
+    const again = tryLock(file, 'next run');
+    assert.ok(again.lock, 'reclaimed once nothing of the dead holder runs');
+    again.lock.release();
   });
 });

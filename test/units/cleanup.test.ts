@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { acquireLock } from '../../bridge/lockfile.js';
 import { mountAt } from '../../bridge/mounts.js';
+import { driveLockFile } from '../../bridge/run/run-drive.js';
 import { makeExt4 } from '../helpers/loop.js';
 import { ALPHA_UUID, configFile, offsiteHere } from './cli.js';
 
@@ -39,6 +50,72 @@ drives:
       assert.equal(`${luks.stdout}${luks.stderr}`, '');
     } finally {
       img.detach();
+    }
+  });
+
+  it('leaves the drive alone while a live run holds its lock, and says so', async () => {
+    const img = makeExt4(16);
+    const mountPoint = mkdtempSync(join(tmpdir(), 'offsite-live-'));
+    try {
+      const { dir, file } = configFile(`source: {path: /srv/backup}
+state_dir: ${join(mkdtempSync(join(tmpdir(), 'offsite-state-')), 'state')}
+drives:
+  - {name: plain, uuid: ${img.uuid}, mount_point: ${mountPoint}}
+`);
+      const stateDir = readFileSync(file, 'utf8').match(/state_dir: (.*)/)![1]!;
+      execFileSync('mount', [img.device, mountPoint]);
+      // the run: this test process, alive, holding the drive's lock as `offsite run plain` does
+      const run = await acquireLock(driveLockFile(stateDir, 'plain'), { label: 'offsite run plain' });
+      try {
+        const r = await offsiteHere(['cleanup', 'plain', '--config', file]);
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(
+          r.stdout,
+          new RegExp(
+            `cleanup plain: a run of drive "plain" is in progress \\(pid ${process.pid} \\(offsite run plain\\) since [^)]*\\): nothing done\\n`,
+          ),
+        );
+        assert.notEqual(mountAt(mountPoint), null, 'still mounted under the live run');
+      } finally {
+        run.release();
+      }
+      // the run ended (or was killed with all it started): the lock is free, and cleanup does its job
+      const after = await offsiteHere(['cleanup', 'plain', '--config', file]);
+      assert.equal(after.exitCode, 0, after.stderr);
+      assert.match(after.stdout, new RegExp(`cleanup plain: unmounted ${mountPoint}`));
+      assert.equal(mountAt(mountPoint), null);
+      assert.equal(existsSync(driveLockFile(stateDir, 'plain')), false, 'cleanup released its lock');
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(join(stateDir, '..'), { recursive: true, force: true });
+    } finally {
+      img.detach();
+    }
+  });
+
+  it("after a run killed with everything it started (the unit's ExecStopPost=): the stale lock does not stop it", async () => {
+    const img = makeExt4(16);
+    const mountPoint = mkdtempSync(join(tmpdir(), 'offsite-killed-'));
+    const stateDir = mkdtempSync(join(tmpdir(), 'offsite-state-'));
+    try {
+      const { file } = configFile(`source: {path: /srv/backup}
+state_dir: ${stateDir}
+drives:
+  - {name: plain, uuid: ${img.uuid}, mount_point: ${mountPoint}}
+`);
+      execFileSync('mount', [img.device, mountPoint]);
+      const dead = Number(execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim());
+      mkdirSync(join(stateDir, 'locks'));
+      writeFileSync(
+        driveLockFile(stateDir, 'plain'),
+        JSON.stringify({ pid: dead, start: '1', time: new Date().toISOString(), label: 'offsite run plain' }),
+      );
+      const r = await offsiteHere(['cleanup', 'plain', '--config', file]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`cleanup plain: unmounted ${mountPoint}`));
+      assert.equal(mountAt(mountPoint), null);
+    } finally {
+      img.detach();
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 });
