@@ -82,7 +82,7 @@ async function firstCopy(raw: Record<string, unknown>, target: string) {
   return { link: readlinkSync(current), tree: fingerprint(realpathSync(current)) };
 }
 
-/** same size and time to the nanosecond, other contents: only the checksum sample can tell */
+/** same size and time to the nanosecond, other contents: only reading the contents can tell */
 function corrupt(file: string): void {
   const body = readFileSync(file);
   body[0] = body[0]! ^ 0xff;
