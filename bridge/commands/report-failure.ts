@@ -280,12 +280,22 @@ $MONITOR_INVOCATION_ID) and the last status the run published, then:
 
 A broker that is down is logged and does not fail this command.
 
+Typed by hand, without systemd's $MONITOR_* variables, it refuses (exit 2):
+it would record a failure in the ledger, turn the LED red and tell your phone
+and your mailbox about a run that did not fail. To report a failure by hand
+all the same (say a run was cut off and its unit's OnFailure= did not run),
+add --manual.
+
+Options:
+  --manual   report a failure without systemd's $MONITOR_* variables
+
 Exit codes: 0 reported (or nothing to report), 1 the mail could not be sent,
-2 usage or configuration error.
+2 usage or configuration error (also: no $MONITOR_* and no --manual).
 
 Example (what the unit runs):
   offsite report-failure alpha
 `,
+  options: { manual: { type: 'boolean' } },
   async run(ctx) {
     const [name, ...extra] = ctx.positionals;
     if (!name) throw new UsageError('which drive? e.g. offsite report-failure alpha');
@@ -294,6 +304,12 @@ Example (what the unit runs):
     if (!findDrive(config, name))
       throw new UsageError(
         `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ')})`,
+      );
+    const m = monitorInfo(ctx.env);
+    if (!Object.values(m).some(Boolean) && !ctx.values.manual)
+      throw new UsageError(
+        `this is what systemd runs when offsite-backup@${name}.service fails (OnFailure=), and systemd's $MONITOR_* ` +
+          'variables are not set: nothing was reported. To record and report a failure by hand, add --manual',
       );
     const ledger = new Ledger(config.state_dir);
     const email = new EmailReporter({ config, ledger, log: ctx.log, env: ctx.env });

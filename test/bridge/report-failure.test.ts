@@ -55,6 +55,22 @@ const killedDuringSync = (invocation: string) => ({
   MONITOR_UNIT: 'offsite-backup@alpha.service',
 });
 
+/**
+ * The CLI in a child process, with only `env`'s $MONITOR_* variables (none of the test's own).
+ * Asynchronous: the SMTP server and the broker live in this process and must keep answering.
+ */
+function cli(args: string[], env: Record<string, string> = {}) {
+  const own = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MONITOR_')));
+  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bridge/cli.ts', ...args],
+      { encoding: 'utf8', env: { ...own, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
 describe('offsite report-failure', () => {
   let broker: TestBroker;
   let smtp: Smtp;
@@ -320,16 +336,6 @@ describe('offsite report-failure', () => {
 
   it('the command: exit 0 once reported, the same mail not sent twice, exit 2 for an unknown drive', async () => {
     const { file } = setup();
-    // asynchronous: the SMTP server and the broker live in this process and must keep answering
-    const cli = (args: string[], env: Record<string, string> = {}) =>
-      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', 'bridge/cli.ts', ...args],
-          { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 },
-          (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-        );
-      });
     const mailsBefore = smtp.mails.length;
     const env = killedDuringSync('inv-cli-1');
     const first = await cli(['report-failure', 'alpha', '--config', file], env);
@@ -342,5 +348,24 @@ describe('offsite report-failure', () => {
     const unknown = await cli(['report-failure', 'omega', '--config', file]);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /no drive named "omega"/);
+  });
+
+  it("typed by hand, without systemd's $MONITOR_* variables, refuses and changes nothing unless --manual", async () => {
+    const { file, ledger } = setup();
+    const mailsBefore = smtp.mails.length;
+    const before = ledger.drive('alpha');
+    const refused = await cli(['report-failure', 'alpha', '--config', file]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /this is what systemd runs when offsite-backup@alpha\.service fails \(OnFailure=\), and systemd's \$MONITOR_\* variables are not set: nothing was reported\. To record and report a failure by hand, add --manual/,
+    );
+    assert.deepEqual(ledger.drive('alpha'), before, 'the ledger is as it was');
+    assert.equal(smtp.mails.length, mailsBefore, 'no mail');
+
+    const manual = await cli(['report-failure', 'alpha', '--manual', '--config', file]);
+    assert.equal(manual.status, 0, manual.stderr);
+    assert.equal(ledger.drive('alpha').last_result, 'failed');
+    assert.equal(smtp.mails.length, mailsBefore + 1);
   });
 });
