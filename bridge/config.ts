@@ -108,6 +108,13 @@ const ledStateStyle = z
   })
   .strict();
 
+const ledNodeSchema = z
+  .object({
+    node: z.string().regex(NODE_ID),
+    drives: z.array(z.string().regex(DRIVE_NAME, 'a drive name')).optional(),
+  })
+  .strict();
+
 const ledSchema = z
   .object({
     driver: z.enum(['blinkstick', 'sysfs', 'console', 'none']).default('none'),
@@ -118,8 +125,11 @@ const ledSchema = z
     path: absolutePath.optional(),
     /** serial number of the BlinkStick to use when several are plugged in */
     serial: z.string().optional(),
-    /** node ids to follow; default: this node */
-    nodes: z.array(z.string().regex(NODE_ID)).optional(),
+    /**
+     * nodes to follow (default: this node with its drives). Another node must
+     * name its drives: the LED follows only drives it knows (docs/led.md)
+     */
+    nodes: z.array(z.union([z.string().regex(NODE_ID), ledNodeSchema])).optional(),
     states: z
       .object({
         running: ledStateStyle.default({ color: '#33c280', pattern: 'steady' }),
@@ -239,6 +249,24 @@ const schema = z
     ];
     for (const p of placeProblems(places, fixed))
       ctx.addIssue({ code: 'custom', path: [...p.key], message: p.message });
+    c.led.nodes?.forEach((entry, i) => {
+      const { node, drives } = typeof entry === 'string' ? { node: entry, drives: undefined } : entry;
+      if (node !== c.node_id && !drives)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['led', 'nodes', i],
+          message: `"${node}" is another node: name the drives the LED may follow, e.g. { node: ${node}, drives: [alpha] }`,
+        });
+      if (node === c.node_id)
+        drives?.forEach((d, j) => {
+          if (!seen.has(d))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['led', 'nodes', i, 'drives', j],
+              message: `"${d}" is not one of the drives in drives:`,
+            });
+        });
+    });
     if (c.led.driver === 'sysfs' && !c.led.path)
       ctx.addIssue({
         code: 'custom',

@@ -1,8 +1,10 @@
 /**
- * The LED agent: follows the status and drive topics of each configured node,
- * keeps the latest valid payload of each, and shows the light that arbitrate()
- * picks. It knows nothing of backups beyond the MQTT contract, and nothing in
- * a message is ever executed: payloads are parsed as JSON, validated, stored.
+ * The LED agent: follows the status topic and the configured drives' topics of
+ * each followed node, keeps the latest valid payload of each, and shows the
+ * light that arbitrate() picks. It knows nothing of backups beyond the MQTT
+ * contract, and nothing in a message is ever executed: payloads are parsed as
+ * JSON, validated, stored. Any broker client can publish, so a drive the
+ * configuration does not name is never followed: it could only be a forgery.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -37,6 +39,18 @@ export interface LedAgentOptions {
 interface Followed {
   node: string;
   topics: Topics;
+  /** the drives whose state and runs count for this node */
+  drives: ReadonlySet<string>;
+}
+
+/** led.nodes (default: this node), each with the drives the LED may follow. */
+export function followedNodes(config: Config): Array<{ node: string; drives: string[] }> {
+  const own = config.drives.map((d) => d.name);
+  return (config.led.nodes ?? [config.node_id]).map((entry) => {
+    const { node, drives } = typeof entry === 'string' ? { node: entry, drives: undefined } : entry;
+    // config validation makes another node name its drives
+    return { node, drives: drives ?? (node === config.node_id ? own : []) };
+  });
 }
 
 /** The mqtt section the agent needs; the bridge may run without MQTT, the LED agent cannot. */
@@ -87,8 +101,11 @@ export class LedAgent {
     this.#delay = this.#backoff.firstMs;
     this.#player = new PatternPlayer(this.#driver, this.#clock, this.#log);
     this.#bad = new BadPayloadLog(this.#log, this.#clock);
-    const nodes = options.config.led.nodes ?? [options.config.node_id];
-    this.#followed = nodes.map((node) => ({ node, topics: topics(this.#mqtt.base_topic, node) }));
+    this.#followed = followedNodes(options.config).map(({ node, drives }) => ({
+      node,
+      topics: topics(this.#mqtt.base_topic, node),
+      drives: new Set(drives),
+    }));
     this.#own = topics(this.#mqtt.base_topic, options.config.node_id);
   }
 
@@ -159,7 +176,7 @@ export class LedAgent {
     this.stats.received += 1;
     const source = this.#sourceOf(topic);
     if (!source) {
-      this.#ignore(topic, 'not a status or drive topic of a followed node');
+      this.#ignore(topic, 'not the status or a configured drive of a followed node');
       return;
     }
     const view: NodeView = this.#views.get(source.node) ?? { drives: new Map() };
@@ -175,6 +192,11 @@ export class LedAgent {
       const status = decode(statusSchema, payload, MAX_PAYLOAD_BYTES);
       if (!status.ok) {
         this.#ignore(topic, status.error);
+        return;
+      }
+      const named = status.value.drive;
+      if (named !== null && !source.drives.has(named)) {
+        this.#ignore(topic, `the status names drive "${named}", which is not configured for ${source.node}`);
         return;
       }
       view.status = status.value;
@@ -193,11 +215,11 @@ export class LedAgent {
     this.#update();
   }
 
-  #sourceOf(topic: string): { node: string; drive: string | null } | null {
+  #sourceOf(topic: string): { node: string; drive: string | null; drives: ReadonlySet<string> } | null {
     for (const f of this.#followed) {
-      if (topic === f.topics.status) return { node: f.node, drive: null };
+      if (topic === f.topics.status) return { node: f.node, drive: null, drives: f.drives };
       const drive = f.topics.driveOf(topic);
-      if (drive) return { node: f.node, drive };
+      if (drive && f.drives.has(drive)) return { node: f.node, drive, drives: f.drives };
     }
     return null;
   }
@@ -262,7 +284,11 @@ export class LedAgent {
     });
     this.#client = client;
     try {
-      const subscriptions = this.#followed.flatMap((f) => [f.topics.status, f.topics.driveWildcard]);
+      // exact topics, no drive/+ wildcard: a forged drive's messages never reach this process
+      const subscriptions = this.#followed.flatMap((f) => [
+        f.topics.status,
+        ...[...f.drives].map((d) => f.topics.drive(d)),
+      ]);
       await client.subscribeAsync(subscriptions, { qos: 1 });
       await client.publishAsync(this.#own.ledAvailability, AVAILABILITY.online, { qos: 1, retain: true });
     } catch (e) {

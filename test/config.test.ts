@@ -188,6 +188,19 @@ drives:
     assert.throws(() => readSecret(join(dir, 'absent'), {}), /not found/);
   });
 
+  it('the LED follows another node only with the drives it names (a drive it does not know could be forged)', () => {
+    const base = { node_id: 'nas', source: { path: '/s' }, drives: [{ name: 'alpha', directory: '/x' }] };
+    const bare = errorOf(() => parseConfig({ ...base, led: { nodes: ['nas', 'pi'] } }));
+    assert.equal(bare.keyPath, 'led.nodes[1]');
+    assert.match(bare.expected, /"pi" is another node: name the drives/);
+    const unknown = errorOf(() =>
+      parseConfig({ ...base, led: { nodes: [{ node: 'nas', drives: ['beta'] }] } }),
+    );
+    assert.equal(unknown.keyPath, 'led.nodes[0].drives[0]');
+    const ok = parseConfig({ ...base, led: { nodes: ['nas', { node: 'pi', drives: ['gamma'] }] } });
+    assert.deepEqual(ok.led.nodes, ['nas', { node: 'pi', drives: ['gamma'] }]);
+  });
+
   it('sanitizes a hostname into a node id', () => {
     assert.equal(sanitizeNodeId('My.NAS box'), 'my-nas-box');
     assert.equal(sanitizeNodeId('...'), 'nas');

@@ -4,7 +4,8 @@
  * (`<discovery_prefix>/status` = `online`, its birth message after a restart)
  * it republishes discovery and every drive's retained state; and every
  * `refreshMs` it republishes the drive states, because a drive's age grows and
- * its plug comes and goes while no backup runs.
+ * its plug comes and goes while no backup runs. Any broker client can send a
+ * birth message: a burst of them is answered by one republish, not one each.
  */
 import { existsSync } from 'node:fs';
 import type { Config, Drive } from '../config.js';
@@ -30,6 +31,10 @@ export interface DiscoveryKeeperDeps {
    * so that many publishers do not all answer at once (Home Assistant's advice); default 2 s
    */
   jitterMs?: number;
+  /** republish once no birth message has come for this long (plus the jitter); default 1 s */
+  quietMs?: number;
+  /** but never later than this after the first birth message of a burst; default 10 s */
+  maxWaitMs?: number;
   /** republish drive states this often (default 1 h; 0: never) */
   refreshMs?: number;
   /** how long to wait for the first connection before the first publish (default 3 s) */
@@ -43,6 +48,8 @@ export class DiscoveryKeeper {
   private readonly link: MqttLink;
   private readonly ledger: Pick<Ledger, 'drive'>;
   private timers = new Set<NodeJS.Timeout>();
+  /** the birth messages waiting for one republish */
+  private burst: { first: number; births: number; timer: NodeJS.Timeout | undefined } | null = null;
   private refresh: NodeJS.Timeout | undefined;
   private unsubscribe: Array<() => void> = [];
   /** each drive's `present` as last published by anyone (a run knows best) */
@@ -62,17 +69,17 @@ export class DiscoveryKeeper {
     const prefix = this.deps.config.mqtt?.discovery_prefix ?? 'homeassistant';
     this.unsubscribe.push(
       this.link.subscribe(homeAssistantStatusTopic(prefix), (payload) => {
-        if (payload.toString().trim() !== AVAILABILITY.online) return;
-        this.deps.log.info('home assistant: came online; publishing discovery and drive states again');
-        this.later(Math.random() * (this.deps.jitterMs ?? 2000));
+        if (payload.toString().trim() === AVAILABILITY.online) this.onBirth();
       }),
     );
     const t = topicsFor(this.deps.config);
+    // the configured drives' topics only: a drive nobody configured is never taken in
     for (const drive of this.deps.config.drives)
       this.unsubscribe.push(
         this.link.subscribe(t.drive(drive.name), (payload) => {
           const d = decode(driveSchema, payload);
-          if (d.ok) this.lastPresent.set(drive.name, d.value.present);
+          // not logged here: the LED agent in the same process logs bad drive payloads, rate-limited
+          if (d.ok && d.value.name === drive.name) this.lastPresent.set(drive.name, d.value.present);
         }),
       );
     this.link.start();
@@ -95,11 +102,40 @@ export class DiscoveryKeeper {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.burst?.timer);
+    this.burst = null;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     clearInterval(this.refresh);
     for (const u of this.unsubscribe.splice(0)) u();
     await this.link.stop(2000);
+  }
+
+  /**
+   * Home Assistant came online (or someone says so): republish once the birth
+   * messages stop coming, and at the latest maxWaitMs after the first of them,
+   * so a steady stream of them delays Home Assistant's picture but never starves it.
+   */
+  private onBirth(): void {
+    const now = Date.now();
+    if (!this.burst) {
+      this.burst = { first: now, births: 0, timer: undefined };
+      this.deps.log.info('home assistant: came online; publishing discovery and drive states again');
+    }
+    const burst = this.burst;
+    burst.births += 1;
+    clearTimeout(burst.timer);
+    const quiet = (this.deps.quietMs ?? 1000) + Math.random() * (this.deps.jitterMs ?? 2000);
+    const latest = burst.first + (this.deps.maxWaitMs ?? 10_000) - now;
+    burst.timer = setTimeout(
+      () => {
+        this.burst = null;
+        if (burst.births > 1)
+          this.deps.log.info(`home assistant: ${burst.births} birth messages answered by one republish`);
+        void this.republish();
+      },
+      Math.max(0, Math.min(quiet, latest)),
+    );
   }
 
   private later(ms: number): void {

@@ -18,6 +18,13 @@ import { driveSchema, homeAssistantStatusTopic, topics } from '../../bridge/prot
 import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../bridge/mqtt-helpers.js';
 import { freePort, recorder } from '../helpers/broker.js';
 
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; !pred(); i++) {
+    if (i > 2000) assert.fail('not reached within 20 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** the retained messages on these topics, as a newcomer (Home Assistant after a restart) gets them */
 async function retained(url: string, topicsToRead: string[]): Promise<Map<string, string>> {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
@@ -138,6 +145,98 @@ describe('Home Assistant discovery kept whole', () => {
     await keeper.stop();
     await rec.close();
     fx.cleanup();
+  });
+
+  it('300 birth messages in a burst get one round of publishes, not 300', async () => {
+    const fx = fixture({ url: broker.url, base_topic: 'burst', discovery_prefix: 'ha_burst' });
+    const T = topics('burst', 'nas');
+    const discovery = discoveryTopicFor(fx.config);
+    const rec = await recorder(broker.url, [discovery, T.drive('alpha'), T.drive('beta'), 'marker/burst']);
+    const log = memoryLog();
+    // a quiet time far longer than 300 publishes take, so the burst is one burst on a slow machine too
+    const keeper = new DiscoveryKeeper({
+      config: fx.config,
+      log,
+      jitterMs: 0,
+      quietMs: 3000,
+      present: () => true,
+    });
+    await keeper.start();
+    try {
+      await rec.waitFor((m) => m.topic === T.drive('beta'));
+      await rec.waitFor((m) => m.topic === discovery);
+      const before = rec.messages.length;
+
+      const ha = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+      await Promise.all(
+        Array.from({ length: 300 }, () =>
+          ha.publishAsync(homeAssistantStatusTopic('ha_burst'), 'online', { qos: 1 }),
+        ),
+      );
+      await ha.endAsync();
+      // all 300 counted into one burst: exactly one round, and no birth left to start another
+      await until(() => log.count('300 birth messages answered by one republish') === 1);
+      for (const topic of [discovery, T.drive('alpha'), T.drive('beta')])
+        await rec.waitFor((m) => m.topic === topic && rec.messages.indexOf(m) >= before);
+      // a marker after the round: anything else the keeper sent would be in by now
+      await rec.client.publishAsync('marker/burst', 'x', { qos: 1 });
+      await rec.waitFor((m) => m.topic === 'marker/burst');
+      const after = rec.messages.slice(before).filter((m) => m.topic !== 'marker/burst');
+      assert.deepEqual(
+        after.map((m) => m.topic).sort(),
+        [discovery, T.drive('alpha'), T.drive('beta')].sort(),
+      );
+      assert.equal(log.count('came online'), 1);
+    } finally {
+      await keeper.stop();
+      await rec.close();
+      fx.cleanup();
+    }
+  });
+
+  it("believes a drive's plug state only from a payload that names that drive", async () => {
+    const fx = fixture({ url: broker.url, base_topic: 'forged', discovery_prefix: 'ha_forged' });
+    const config = parseConfig({
+      node_id: 'nas',
+      state_dir: fx.config.state_dir,
+      source: { path: fx.config.source.path },
+      drives: [
+        {
+          name: 'vault',
+          luks_uuid: '0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d',
+          key_file: '/etc/offsite/keys/vault.key',
+          mount_point: '/mnt/offsite/vault',
+        },
+      ],
+      mqtt: { url: broker.url, base_topic: 'forged', discovery_prefix: 'ha_forged' },
+    });
+    const T = topics('forged', 'nas');
+    const forger = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    const forged = {
+      name: 'mallory',
+      present: true,
+      last_run: null,
+      last_result: null,
+      last_success: null,
+      overdue: false,
+      free_bytes: null,
+      size_bytes: null,
+    };
+    await forger.publishAsync(T.drive('vault'), JSON.stringify(forged), { qos: 1, retain: true });
+    await forger.endAsync();
+
+    const rec = await recorder(broker.url, [T.drive('vault')]);
+    const keeper = new DiscoveryKeeper({ config, log: memoryLog(), byUuidDir: '/nonexistent/by-uuid' });
+    await keeper.start();
+    try {
+      const republished = await rec.waitFor((m) => !m.retain);
+      const state = driveSchema.parse(JSON.parse(republished.payload));
+      assert.deepEqual([state.name, state.present], ['vault', false]);
+    } finally {
+      await keeper.stop();
+      await rec.close();
+      fx.cleanup();
+    }
   });
 
   it('takes back a removed drive: its components with only `p`, in every later publish too; its state cleared', async () => {

@@ -32,9 +32,12 @@ after(async () => {
 });
 
 /** An agent on a multicolour LED class directory, started. */
-async function startAgent(
-  opts: { base: string; nodes?: string[]; dir?: string; url?: string } & Record<string, unknown>,
-) {
+async function startAgent(opts: {
+  base: string;
+  nodes?: Array<string | { node: string; drives: string[] }>;
+  dir?: string;
+  url?: string;
+}) {
   const dir = opts.dir ?? ledClassDir({ multiIndex: 'red green blue' });
   const config = agentConfig({
     url: opts.url ?? broker.url,
@@ -54,6 +57,13 @@ async function startAgent(
   agents.push(agent);
   await agent.start();
   return { agent, dir, log, t: topics(opts.base, 'nas') };
+}
+
+async function until(pred: () => boolean, log: string[]): Promise<void> {
+  for (let i = 0; !pred(); i++) {
+    if (i > 1000) assert.fail(`not reached within 10 s; log:\n${log.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 const put = (topic: string, payload: string) =>
@@ -122,19 +132,21 @@ describe('LED agent against a real broker', () => {
 
   it('two nodes: the most urgent one wins', async () => {
     const base = freshBase();
-    const { agent } = await startAgent({ base, nodes: ['nas', 'pi'] });
+    const { agent } = await startAgent({ base, nodes: ['nas', { node: 'pi', drives: ['gamma'] }] });
     const nas = topics(base, 'nas');
     const pi = topics(base, 'pi');
     await put(nas.status, status('success'));
     await waitForLight(agent, is('success'));
-    await put(pi.status, status('failed'));
+    await put(pi.status, status('failed', { drive: 'gamma' }));
     const failed = await waitForLight(agent, is('failed'));
     assert.match(failed.because, /^pi: /);
-    await put(pi.status, status('running'));
+    await put(pi.status, status('running', { drive: 'gamma' }));
     await waitForLight(agent, is('running'));
     await put(pi.status, status('idle'));
     await waitForLight(agent, is('success'));
     await put(nas.drive('alpha'), drive('alpha', true));
+    await put(nas.drive('beta'), drive('beta', true));
+    await put(pi.drive('gamma'), drive('gamma', true));
     await waitForLight(agent, is('overdue'));
   });
 
@@ -195,6 +207,40 @@ describe('LED agent against a real broker', () => {
     assert.ok(
       log.lines.some((l) => /drive\/alpha: the payload names drive "beta"/.test(l)),
       log.lines.join('\n'),
+    );
+  });
+});
+
+describe('LED agent and drives the configuration does not name', () => {
+  it('a forged success and drive state for an unknown drive leave the LED as it was', async () => {
+    const { agent, dir, t, log } = await startAgent({ base: freshBase() });
+    await put(t.status, status('failed'));
+    await waitForLight(agent, is('failed'));
+    await agent.settled();
+    // what any broker client can leave behind, retained: a drive nobody enrolled, fresh and plugged in
+    await put(t.drive('mallory'), drive('mallory', false, { present: true }));
+    await put(t.status, status('success', { drive: 'mallory' }));
+    await until(() => log.lines.some((l) => /status names drive "mallory"/.test(l)), log.lines);
+    // a message after the forgeries: once it is in, everything before it has been handled
+    await put(t.drive('alpha'), drive('alpha', false));
+    await until(() => agent.stats.received >= 3, log.lines);
+    assert.equal(agent.light.state, 'failed');
+    await agent.settled();
+    assert.equal(ledFile(dir, 'multi_intensity'), '255 0 0');
+    assert.equal(agent.stats.received, 3, 'drive/mallory is not subscribed to: it never arrives');
+    assert.equal(agent.stats.ignored, 1);
+  });
+
+  it('an unknown drive topic handed to it directly is ignored too, with one log line for a thousand', async () => {
+    const { agent, t, log } = await startAgent({ base: freshBase() });
+    for (let i = 0; i < 1000; i++)
+      agent.receive(t.drive(`forged_${i}`), Buffer.from(drive(`forged_${i}`, false)));
+    assert.equal(agent.stats.ignored, 1000);
+    assert.equal(agent.light.state, 'off');
+    assert.equal(
+      log.lines.filter((l) => /forged_/.test(l)).length,
+      1,
+      'rate-limited: one line, then a count',
     );
   });
 });

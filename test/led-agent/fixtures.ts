@@ -19,13 +19,13 @@ export function agentConfig(opts: {
   url: string;
   base: string;
   node?: string;
-  nodes?: string[];
+  nodes?: Array<string | { node: string; drives: string[] }>;
   led?: Record<string, unknown>;
 }): Config {
   return parseConfig({
     node_id: opts.node ?? 'nas',
     source: { path: '/srv/backup' },
-    drives: [{ name: 'alpha', directory: '/tmp/offsite-alpha' }],
+    drives: ['alpha', 'beta'].map((name) => ({ name, directory: `/tmp/offsite-${name}` })),
     mqtt: { url: opts.url, base_topic: opts.base },
     led: { driver: 'none', ...(opts.nodes ? { nodes: opts.nodes } : {}), ...opts.led },
   });

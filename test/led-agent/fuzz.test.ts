@@ -163,11 +163,24 @@ const payloadFor = (kind: Kind): fc.Arbitrary<Buffer> =>
 const caseArb: fc.Arbitrary<Case> = fc.oneof(
   payloadFor('status').map((payload): Case => ({ kind: 'status', name: '', payload })),
   fc
-    .tuple(fc.constantFrom('alpha', 'beta', 'Alpha', 'a-b', 'x y', 'drive.1', ''), payloadFor('drive'))
+    .tuple(
+      fc.constantFrom('alpha', 'beta', 'Alpha', 'a-b', 'x y', 'drive.1', '', 'mallory'),
+      payloadFor('drive'),
+    )
     .map(([name, payload]): Case => ({ kind: 'drive', name, payload })),
   // a valid drive payload on another drive's topic
   fc.constant<Case>({ kind: 'drive', name: 'beta', payload: Buffer.from(drive('alpha', true)) }),
+  // valid, for a drive the configuration does not name
+  fc.constant<Case>({ kind: 'drive', name: 'mallory', payload: Buffer.from(drive('mallory', false)) }),
+  fc.constant<Case>({
+    kind: 'status',
+    name: '',
+    payload: Buffer.from(status('success', { drive: 'mallory' })),
+  }),
 );
+
+/** The agent subscribes to its configured drives only; other drive topics are handed to it directly. */
+const SUBSCRIBED = new Set(['alpha', 'beta']);
 
 describe('LED agent under random and malformed payloads', () => {
   it(`ignores ${RUNS.toLocaleString('en')} bad payloads: no crash, light and LED unchanged, bounded logging`, async () => {
@@ -201,7 +214,9 @@ describe('LED agent under random and malformed payloads', () => {
           const topic = c.kind === 'status' ? t.status : `${t.root}/drive/${c.name}`;
           const received = agent.stats.received;
           const ignored = agent.stats.ignored;
-          await publisher.publishAsync(topic, c.payload, { qos: 1 });
+          if (c.kind === 'status' || SUBSCRIBED.has(c.name))
+            await publisher.publishAsync(topic, c.payload, { qos: 1 });
+          else agent.receive(topic, c.payload);
           for (let i = 0; agent.stats.received === received; i++) {
             if (i > 100_000) throw new Error('the agent stopped receiving');
             await new Promise((r) => setImmediate(r));
