@@ -50,15 +50,12 @@ export async function runSteps(
     bus.emit('step:start', { runId, drive: drive.name, step: step.name, time: new Date() });
     ctx.log.info(`${drive.name}: ${step.name}: ${step.title}`);
     try {
-      await step.run(ctx);
+      const result = await step.run(ctx);
       done.push(step);
-      bus.emit('step:done', {
-        runId,
-        drive: drive.name,
-        step: step.name,
-        time: new Date(),
-        ms: Date.now() - t0,
-      });
+      const ms = Date.now() - t0;
+      bus.emit('step:done', { runId, drive: drive.name, step: step.name, time: new Date(), ms });
+      // the heading said what was being done; this line says what came of it
+      ctx.log.info(`${drive.name}: ${step.name}: ${result || 'done'} (${(ms / 1000).toFixed(1)} s)`);
     } catch (error) {
       failed = { step, error, started: true };
       break;

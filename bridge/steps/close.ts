@@ -6,12 +6,13 @@ import { closeMapping } from './teardown.js';
 /** Stopping the cryptsetup unit is what closes the mapping (StopWhenUnneeded never does: SPEC 1). */
 export const close: Step = {
   name: 'close',
-  title: 'the LUKS mapping is closed (checked, not assumed)',
+  title: 'closing the LUKS mapping, and checking that it is gone',
   async run(ctx) {
     const { drive } = ctx;
     if (drive.kind !== 'luks') return;
     await closeMapping(drive.mapper);
     if (existsSync(mapperPath(drive.mapper)))
       throw new StepError(`${mapperPath(drive.mapper)} is still open`);
+    return `${mapperPath(drive.mapper)} is gone`;
   },
 };

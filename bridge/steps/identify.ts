@@ -35,7 +35,7 @@ async function clearStale(ctx: RunContext, mountPoint: string, devices: string[]
 
 export const identify: Step = {
   name: 'identify',
-  title: 'the drive is registered, present, and the one it claims to be',
+  title: 'checking that the drive is plugged in and is the one it claims to be',
   async run(ctx) {
     const { drive } = ctx;
     if (drive.kind === 'directory') {
@@ -43,7 +43,7 @@ export const identify: Step = {
         throw absent(`the directory ${drive.directory} of drive "${drive.name}" does not exist`);
       checkMarker(drive.directory, drive.name, true);
       ctx.facts.target = drive.directory;
-      return;
+      return `${drive.directory} is there and is drive ${drive.name}`;
     }
     const uuid = drive.kind === 'luks' ? drive.luksUuid : drive.uuid;
     const device = await deviceByUuid(uuid);
@@ -56,5 +56,6 @@ export const identify: Step = {
     ctx.facts.device = device;
     const mapper = drive.kind === 'luks' ? drive.mapper : null;
     await clearStale(ctx, drive.mountPoint, mapper ? [mapperPath(mapper)] : [device], mapper);
+    return `${device} is drive ${drive.name}'s ${mapper ? 'LUKS container' : 'filesystem'}`;
   },
 };

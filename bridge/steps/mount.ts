@@ -17,7 +17,7 @@ function mountOptions(drive: { mountOptions: string }): string {
 /** Mount the drive's filesystem and make sure it is the drive it claims to be. */
 export const mount: Step = {
   name: 'mount',
-  title: "the drive's filesystem is mounted and its marker names this drive",
+  title: "mounting the drive's filesystem and checking that its marker names this drive",
   async run(ctx) {
     const { drive } = ctx;
     if (drive.kind === 'directory') return;
@@ -40,6 +40,7 @@ export const mount: Step = {
     // prepare-drive writes the marker of an encrypted drive; a plain filesystem is enrolled by its first run
     checkMarker(drive.mountPoint, drive.name, drive.kind === 'filesystem');
     ctx.facts.target = drive.mountPoint;
+    return `${device} is mounted on ${drive.mountPoint}, and its marker names ${drive.name}`;
   },
   async undo(ctx) {
     const { drive, facts } = ctx;

@@ -40,9 +40,14 @@ export interface RunContext {
 
 export interface Step {
   name: string;
-  /** one line for logs and docs: what the step makes true */
+  /**
+   * what the step does, as the heading printed when it starts: "mounting the
+   * drive's filesystem ...", never its result (the step has not run yet)
+   */
   title: string;
-  run(ctx: RunContext): Promise<void>;
+  /** does the work; resolves to what came of it, in a few words, for the line after the heading */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a step with nothing to add just returns ("done" is printed)
+  run(ctx: RunContext): Promise<string | void>;
   undo?(ctx: RunContext): Promise<void>;
 }
 

@@ -108,7 +108,7 @@ async function takeSourceLock(ctx: RunContext): Promise<HeldLock> {
 
 export const sync: Step = {
   name: 'sync',
-  title: 'the source is copied beside the previous copy (unchanged files hard-linked)',
+  title: 'copying the source beside the previous copy (unchanged files hard-linked)',
   async run(ctx) {
     const { config, drive, log } = ctx;
     const target = ctx.facts.target;
@@ -173,11 +173,8 @@ export const sync: Step = {
       if (answer.changed === false) {
         session.unchanged = true;
         ctx.facts.bytes = 0;
-        log.info(
-          `${drive.name}: nothing changed since ${previous.path}: no new copy (verify checks that one)`,
-        );
         throttle.flush({ percent: 100, bytes: 0, rate: 0, etaSeconds: 0 });
-        return;
+        return `nothing changed since ${previous.path}: no new copy (verify checks that one)`;
       }
       log.debug(
         `${drive.name}: the source changed: ${answer.changed === 'error' ? answer.error.message : answer.why}`,
@@ -220,7 +217,7 @@ export const sync: Step = {
     switch (outcome.kind) {
       case 'ok':
         throttle.flush({ percent: 100, bytes: ctx.facts.bytes, rate: r.last?.rate ?? 0, etaSeconds: 0 });
-        return;
+        return copied(session.written.length, previous !== null);
       case 'partial': {
         throttle.flush();
         const problems = problemFiles(r.stderr, [source, l.staging]);
@@ -230,7 +227,7 @@ export const sync: Step = {
           `rsync could not copy ${count} file(s) (exit ${r.code}: ${exitMeaning(r.code)}); the rest of the copy is complete`,
           warningFileList(problems),
         );
-        return;
+        return `${copied(session.written.length, previous !== null)}, but for ${count} file(s) rsync could not copy`;
       }
       case 'full': {
         // a partial copy that does not fit would only block the next run: free the space now
@@ -248,6 +245,12 @@ export const sync: Step = {
     endSession(ctx.facts);
   },
 };
+
+/** What the copy took, for the line after the step's heading. */
+function copied(written: number, linked: boolean): string {
+  const files = `${written} file${written === 1 ? '' : 's'} written`;
+  return `copied: ${files}${linked ? ', the rest hard-linked from the previous copy' : ''}`;
+}
 
 /** Why the drive under the copy is no longer usable, or null when it still is. */
 function driveGone(ctx: RunContext): string | null {

@@ -11,7 +11,7 @@ import { closeMapping, cryptsetupUnit, waitUntil } from './teardown.js';
  */
 export const unlock: Step = {
   name: 'unlock',
-  title: 'the LUKS container is opened with its key file',
+  title: 'opening the LUKS container with its key file',
   async run(ctx) {
     const { drive } = ctx;
     if (drive.kind !== 'luks') return;
@@ -28,6 +28,7 @@ export const unlock: Step = {
     if (!(await waitUntil(() => existsSync(dev), 10_000)))
       throw new StepError(`${unit} started but ${dev} did not appear (wrong key file?)`);
     ctx.facts.mapperDevice = dev;
+    return `opened as ${dev}`;
   },
   async undo(ctx) {
     if (ctx.drive.kind === 'luks') await closeMapping(ctx.drive.mapper);

@@ -32,7 +32,7 @@ function plural(n: number, word: string, words = `${word}s`): string {
 
 export const verify: Step = {
   name: 'verify',
-  title: 'the new copy matches the source, then becomes current',
+  title: 'comparing the copy with the source and reading back what was written',
   async run(ctx) {
     const { config, drive, log } = ctx;
     const target = ctx.facts.target;
@@ -108,20 +108,15 @@ export const verify: Step = {
       );
     const readText = `read back ${plural(written.length, 'written file')} and ${plural(cmp.sample.length, 'sampled file')} (${read.bytes} bytes) from the drive`;
 
+    const matched = `${plural(cmp.entries, 'entry', 'entries')} match (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}`;
     if (unchanged) {
-      log.info(
-        `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}; current is unchanged (${unchanged})`,
-      );
       endSession(ctx.facts);
       recordSpace(ctx.facts, target);
-      return;
+      return `${matched}; current is unchanged (${unchanged})`;
     }
 
     const snapshot = await switchCurrent(l, ctx.runId, session.previous);
     clearCompareContents(l);
-    log.info(
-      `${drive.name}: verified ${plural(cmp.entries, 'entry', 'entries')} (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}; current -> ${join('snapshots', ctx.runId)}`,
-    );
     try {
       for (const p of await removePrevious(l, session.previous, snapshot))
         log.info(`${drive.name}: removed the previous copy ${p}`);
@@ -131,6 +126,7 @@ export const verify: Step = {
     }
     endSession(ctx.facts);
     recordSpace(ctx.facts, target);
+    return `${matched}; current is now ${join('snapshots', ctx.runId)}`;
   },
 };
 

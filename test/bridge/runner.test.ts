@@ -1,11 +1,30 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfig } from '../../bridge/config.js';
+import { type Drive, parseConfig } from '../../bridge/config.js';
 import { silentLogger } from '../../bridge/log.js';
 import { Bus } from '../../bridge/run/bus.js';
 import type { RunEvents } from '../../bridge/run/events.js';
 import { runSteps } from '../../bridge/run/runner.js';
+import { stepsFor } from '../../bridge/steps/index.js';
 import { type RunContext, type Step, StepError } from '../../bridge/steps/step.js';
+
+const drives = (() => {
+  const c = parseConfig({
+    source: { path: '/srv' },
+    drives: [
+      {
+        name: 'alpha',
+        luks_uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
+        key_file: '/etc/offsite/keys/alpha.key',
+        mount_point: '/mnt/offsite/alpha',
+      },
+      { name: 'bravo', uuid: '1c2d3e4f-5061-7283-94a5-b6c7d8e9f0a1', mount_point: '/mnt/offsite/bravo' },
+      { name: 'scratch', directory: '/tmp/x' },
+    ],
+  });
+  const [luks, filesystem, directory] = c.drives as [Drive, Drive, Drive];
+  return { luks, filesystem, directory };
+})();
 
 function context(signal = new AbortController().signal) {
   const config = parseConfig({ source: { path: '/srv' }, drives: [{ name: 'alpha', directory: '/tmp/x' }] });
@@ -136,5 +155,45 @@ describe('the step runner', () => {
     assert.deepEqual(did, ['run a', 'run b', 'undo b', 'undo a']);
     assert.equal(out.step, 'c');
     assert.match(out.message, /cancelled \(SIGTERM\)/);
+  });
+
+  it('prints what a step is doing before it runs, and what came of it after', async () => {
+    const { ctx } = context();
+    const fine: Step = {
+      name: 'mount',
+      title: 'mounting the filesystem',
+      run: async () => 'mounted on /mnt/x',
+    };
+    const quiet: Step = { name: 'unmount', title: 'unmounting the filesystem', run: async () => {} };
+    const broken: Step = {
+      name: 'close',
+      title: 'closing the mapping',
+      run: async () => {
+        throw new StepError('it is still open');
+      },
+    };
+    await runSteps([fine, quiet, broken], ctx);
+    const lines = ctx.log.tail().filter((l) => l.includes('alpha: '));
+    assert.deepEqual(
+      lines.map((l) => l.replace(/\(\d+\.\d s\)/, '(t)')),
+      [
+        'alpha: mount: mounting the filesystem',
+        'alpha: mount: mounted on /mnt/x (t)',
+        'alpha: unmount: unmounting the filesystem',
+        'alpha: unmount: done (t)',
+        'alpha: close: closing the mapping',
+        'error: alpha: close failed: it is still open',
+      ],
+    );
+  });
+
+  it("every step's heading says what it is doing, not what came of it", () => {
+    const all = new Set([
+      ...stepsFor(drives.luks),
+      ...stepsFor(drives.filesystem),
+      ...stepsFor(drives.directory),
+    ]);
+    assert.equal(all.size, 7);
+    for (const s of all) assert.match(s.title, /^[a-z]+ing\b/, `${s.name}: "${s.title}"`);
   });
 });

@@ -132,7 +132,7 @@ describe('sync and verify', () => {
     );
     assert.equal(statSync(join(target, 'current', 'data', 'a.txt')).ino, ino, 'the same files');
     assert.match(second.log.tail().join('\n'), /nothing changed since/);
-    assert.match(second.log.tail().join('\n'), /verified \d+ entries .* current is unchanged/);
+    assert.match(second.log.tail().join('\n'), /alpha: verify: \d+ entries match .* current is unchanged/);
     assert.equal(diffTrees(src, join(target, 'current')), '');
   });
 

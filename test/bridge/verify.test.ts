@@ -68,7 +68,7 @@ describe('verify', () => {
     assert.ok(Math.abs(ctx.facts.freeBytes! - df[1]!) < 64 * 1024 * 1024, 'free space as df reports it');
     assert.match(
       log.tail().join('\n'),
-      /verified 14 entries \(8 files, \d+ bytes\), read back 7 written files and 1 sampled file \(70087 bytes\) from the drive; current -> snapshots\//,
+      /alpha: verify: 14 entries match \(8 files, \d+ bytes\), read back 7 written files and 1 sampled file \(70087 bytes\) from the drive; current is now snapshots\//,
     );
   });
 
