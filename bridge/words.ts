@@ -16,6 +16,9 @@ export const RESULT_WORDS: Record<Result, string> = {
 
 export const NEVER = 'never';
 
+/** a last success is recorded but cannot be trusted (not a time, or in the future): it counts as never */
+export const UNKNOWN = 'unknown';
+
 /** "failed at mount" (or plain "failed" when the step is not known) */
 export function failedAt(step: string | null): string {
   return step ? `failed at ${step}` : 'failed';
@@ -54,13 +57,31 @@ export function yesNo(value: boolean): string {
 }
 
 /** Why a drive is overdue, as one sentence without the trailing full stop. */
-export function overdueText(drive: string, ageDays: number | null, overdueAfterDays: number): string {
+export function overdueText(
+  drive: string,
+  ageDays: number | null,
+  overdueAfterDays: number,
+  successUnknown = false,
+): string {
+  if (successUnknown)
+    return `when drive "${drive}" was last backed up is ${UNKNOWN} (the ledger's time cannot be trusted)`;
   if (ageDays === null) return `drive "${drive}" has never been backed up`;
   return `drive "${drive}" was last backed up ${formatAge(ageDays)} ago (overdue after ${overdueAfterDays} days)`;
 }
 
+/** The last success as the user reads it: a local time, "never", or unknown with what the ledger says. */
+export function lastSuccessText(lastSuccess: string | null, successUnknown: boolean): string {
+  return successUnknown ? `${UNKNOWN} (the ledger says "${lastSuccess}")` : localTime(lastSuccess);
+}
+
 /** What the previous copy on the drive is, for a failure report. */
-export function previousCopyText(lastSuccess: string | null, ageDays: number | null): string {
+export function previousCopyText(
+  lastSuccess: string | null,
+  ageDays: number | null,
+  successUnknown = false,
+): string {
+  if (successUnknown)
+    return `When the drive's previous complete copy was made is ${UNKNOWN} (the ledger says "${lastSuccess}"); it is kept as it was.`;
   if (!lastSuccess) return 'The drive holds no complete copy yet (it has never been backed up successfully).';
   return `The drive's previous complete copy, from ${localTime(lastSuccess)} (${formatAge(ageDays)} old), is kept as it was.`;
 }

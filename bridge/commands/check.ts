@@ -1,6 +1,6 @@
 import { type Config, loadConfig } from '../config.js';
 import { EmailReporter } from '../email/reporter.js';
-import { driveState, Ledger } from '../ledger.js';
+import { driveState, Ledger, successUnknown } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { type Outgoing, publishOnce } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
@@ -39,12 +39,24 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
   const messages: Outgoing[] = [];
   const results: DriveCheck[] = [];
 
+  // a ledger that cannot be used is moved aside and said; the drives then count as never backed up
+  const reset = await ledger.repair().catch((e) => {
+    log.error(`the ledger: ${(e as Error).message}`);
+    return null;
+  });
+  if (reset) await deps.email.ledgerReset(reset);
+
   for (const drive of config.drives) {
     const record = ledger.drive(drive.name);
     const state = driveState(record, config, now, await present(drive));
     messages.push({ topic: t.drive(drive.name), payload: JSON.stringify(state), retain: true });
     const becameOverdue = state.overdue && !record.overdue_notified_at;
-    const said = overdueText(drive.name, state.age_days, config.overdue_after_days);
+    const said = overdueText(
+      drive.name,
+      state.age_days,
+      config.overdue_after_days,
+      successUnknown(record, now),
+    );
 
     if (becameOverdue) {
       log.warn(`${drive.name}: overdue: ${said}`);
@@ -63,12 +75,12 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
       });
       const delivery = await deps.email.overdue(record, now);
       // a mail that did not go out is tried again at the next check (the event may then repeat)
-      if (delivery !== 'failed') ledger.update(drive.name, () => ({ overdue_notified_at: isoNow(now) }));
+      if (delivery !== 'failed') await note(ledger, drive.name, isoNow(now), log);
     } else if (state.overdue) {
       log.info(`${drive.name}: still overdue (said so on ${localTime(record.overdue_notified_at)}): ${said}`);
     } else {
       // e.g. overdue_after_days was raised: the next time it becomes overdue is news again
-      if (record.overdue_notified_at) ledger.update(drive.name, () => ({ overdue_notified_at: null }));
+      if (record.overdue_notified_at) await note(ledger, drive.name, null, log);
       log.info(
         `${drive.name}: last success ${localTime(record.last_success)} (${formatAge(state.age_days)} ago), not overdue`,
       );
@@ -80,6 +92,15 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
     deps.publish ?? ((m: Outgoing[]) => publishOnce(config.mqtt, m, { log, role: 'check', env: deps.env }));
   await publish(messages);
   return results;
+}
+
+/** Remember when the overdue reminder went out; a ledger that cannot be written is logged. */
+async function note(ledger: Ledger, drive: string, at: string | null, log: Logger): Promise<void> {
+  try {
+    await ledger.update(drive, () => ({ overdue_notified_at: at }));
+  } catch (e) {
+    log.error(`${drive}: could not record the reminder in ${ledger.file}: ${(e as Error).message}`);
+  }
 }
 
 export const checkCommand: Command = {
@@ -98,6 +119,10 @@ MQTT "overdue" event go out. They are not repeated at the next checks; the
 next success of that drive resets this. A broker that is down is logged and
 does not fail the check.
 
+A ledger that cannot be read (not JSON, not a ledger) is moved aside to
+ledger.json.bad-<time>, logged and mailed once; every drive then counts as
+never backed up until its next success.
+
 Exit codes: 0 (also when drives are overdue: this is a report), 2 on a
 configuration error.
 
@@ -106,7 +131,7 @@ Example:
 `,
   async run(ctx) {
     const config = loadConfig(ctx.configFile);
-    const ledger = new Ledger(config.state_dir);
+    const ledger = new Ledger(config.state_dir, { log: ctx.log });
     const email = new EmailReporter({ config, ledger, log: ctx.log, env: ctx.env });
     await checkDrives({ config, ledger, log: ctx.log, email, now: new Date(), env: ctx.env });
     return EXIT.ok;

@@ -3,6 +3,7 @@ import { type Delivery, EmailReporter, isReported } from '../email/reporter.js';
 import { run } from '../exec.js';
 import { type DriveRecord, driveState, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
+import { latestSuccess, recordAfterRun } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce, readRetained } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
 import { decode, eventSchema, isoNow, type Status, statusSchema, topics } from '../protocol.js';
@@ -116,14 +117,6 @@ async function journalLines(invocationId: string): Promise<string[]> {
   return r?.stdout ? r.stdout.split('\n') : [];
 }
 
-function lastSuccessOfAll(config: Config, ledger: Ledger): string | null {
-  const all = config.drives
-    .map((d) => ledger.drive(d.name).last_success)
-    .filter((s): s is string => s !== null)
-    .sort((a, b) => Date.parse(a) - Date.parse(b));
-  return all[all.length - 1] ?? null;
-}
-
 /** The recorded failure as the run saw it, for a mail that did not go out the first time. */
 function recordedOutcome(ledger: Ledger, record: DriveRecord): RunEnded {
   const f = record.last_failure!;
@@ -213,7 +206,8 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
     undoErrors: [],
   };
   log.error(`${driveName}: ${failedAt(step)}: ${message}`);
-  const updated = ledger.recordRun(outcome);
+  // said first, recorded last: a full state_dir must not keep the status or the mail from going out
+  const updated = recordAfterRun(ledger.drive(driveName), outcome);
 
   const drive = findDrive(config, driveName)!;
   const messages: Outgoing[] = [
@@ -245,7 +239,10 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
           eta: null,
           message,
           run_id: outcome.runId,
-          last_success: lastSuccessOfAll(config, ledger),
+          last_success: latestSuccess(
+            config.drives.map((d) => ledger.drive(d.name)),
+            ended,
+          ),
           updated: isoNow(ended),
         }),
       ),
@@ -255,7 +252,18 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
     deps.publish ??
     ((msgs: Outgoing[]) => publishOnce(config.mqtt, msgs, { log, role: 'report-failure', env }));
   await publish(messages);
+  // before the mail, which writes to the ledger that it was sent
+  const reset = await ledger.repair().catch((e) => {
+    log.error(`the ledger: ${(e as Error).message}`);
+    return null;
+  });
   const delivery = await email.failure(outcome, { invocationId: m.invocationId, logLines });
+  if (reset) await email.ledgerReset(reset);
+  try {
+    await ledger.recordRun(outcome);
+  } catch (e) {
+    log.error(`${driveName}: could not record the failure in ${ledger.file}: ${(e as Error).message}`);
+  }
   return { what: 'recorded', delivery };
 }
 
@@ -275,8 +283,10 @@ $MONITOR_INVOCATION_ID) and the last status the run published, then:
     invocation): logs that, and does nothing else;
   - if the run recorded the failure but its mail did not go out: mails it,
     with the run's own reason;
-  - otherwise: records a failed run in the ledger, publishes status "failed",
-    the drive state and a "failed" event over MQTT, and sends one email.
+  - otherwise: publishes status "failed", the drive state and a "failed"
+    event over MQTT, sends one email, and then records a failed run in the
+    ledger (last: a state_dir with no space left is logged and does not keep
+    the status or the mail from going out).
 
 A broker that is down is logged and does not fail this command.
 
@@ -311,7 +321,7 @@ Example (what the unit runs):
         `this is what systemd runs when offsite-backup@${name}.service fails (OnFailure=), and systemd's $MONITOR_* ` +
           'variables are not set: nothing was reported. To record and report a failure by hand, add --manual',
       );
-    const ledger = new Ledger(config.state_dir);
+    const ledger = new Ledger(config.state_dir, { log: ctx.log });
     const email = new EmailReporter({ config, ledger, log: ctx.log, env: ctx.env });
     const { delivery } = await reportFailure(name, { config, ledger, log: ctx.log, email, env: ctx.env });
     return delivery === 'failed' ? EXIT.failed : EXIT.ok;

@@ -1,13 +1,19 @@
 import { type Config, loadConfig } from '../config.js';
-import { type DriveRecord, driveState, type HistoryEntry, Ledger } from '../ledger.js';
+import { type DriveRecord, driveState, type HistoryEntry, Ledger, successUnknown } from '../ledger.js';
 import { isPresent } from '../presence.js';
 import { type DriveState, isoNow } from '../protocol.js';
-import { formatAge, lastResultText, localTime, yesNo } from '../words.js';
+import { formatAge, lastResultText, localTime, UNKNOWN, yesNo } from '../words.js';
 import type { Command } from './command.js';
 
 export interface DriveStatus extends DriveState {
   /** the step and reason of the last failure, when there was one */
   last_failure: DriveRecord['last_failure'];
+  /**
+   * the ledger's last success when it cannot be trusted (not a time, or in
+   * the future): last_success is then null and the drive counts as never
+   * backed up; null otherwise
+   */
+  untrusted_last_success: string | null;
 }
 
 /** What `offsite status --json` prints. */
@@ -29,7 +35,11 @@ export async function statusReport(
   const drives = await Promise.all(
     config.drives.map(async (d) => {
       const record = ledger.drive(d.name);
-      return { ...driveState(record, config, now, await present(d)), last_failure: record.last_failure };
+      return {
+        ...driveState(record, config, now, await present(d)),
+        last_failure: record.last_failure,
+        untrusted_last_success: successUnknown(record, now) ? record.last_success : null,
+      };
     }),
   );
   return {
@@ -46,8 +56,8 @@ export function statusTable(report: StatusReport): string {
   const header = ['DRIVE', 'LAST SUCCESS', 'AGE', 'OVERDUE', 'PRESENT', 'LAST RESULT'];
   const rows = report.drives.map((d) => [
     d.name,
-    localTime(d.last_success),
-    d.last_success ? formatAge(d.age_days) : '-',
+    d.untrusted_last_success ? UNKNOWN : localTime(d.last_success),
+    d.untrusted_last_success ? UNKNOWN : d.last_success ? formatAge(d.age_days) : '-',
     yesNo(d.overdue),
     yesNo(d.present),
     lastResultText(d),
@@ -81,14 +91,19 @@ Reads the ledger in state_dir and prints one line per configured drive:
   LAST SUCCESS  when its last complete copy was made (local time)
   AGE           how old that copy is, in whole days
   OVERDUE       yes when the copy is older than overdue_after_days, or the
-                drive has never been backed up
+                drive has never been backed up (or when, is unknown: the
+                ledger's time is not a time, or lies in the future)
   PRESENT       yes when the drive is plugged in now
   LAST RESULT   how its last run ended; for a failure, the step and the reason
 
 Options:
   --json   print the same as JSON: { node_id, time, overdue_after_days,
            drives: [...], history: [...] }; each drive has the fields of its
-           retained MQTT drive state, plus last_failure
+           retained MQTT drive state, plus last_failure and
+           untrusted_last_success (the ledger's time, when it is unknown)
+
+A ledger that cannot be read (not JSON, not a ledger) is read as empty, with
+a warning; the next run or check moves it aside and mails about it.
 
 Exit codes: 0 (also when drives are overdue: this is a report), 2 on a
 configuration error.
@@ -99,7 +114,7 @@ Examples:
 `,
   async run(ctx) {
     const config = loadConfig(ctx.configFile);
-    const report = await statusReport(config, new Ledger(config.state_dir), new Date());
+    const report = await statusReport(config, new Ledger(config.state_dir, { log: ctx.log }), new Date());
     ctx.stdout.write(ctx.values.json ? `${JSON.stringify(report, null, 2)}\n` : statusTable(report));
     return 0;
   },

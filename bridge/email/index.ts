@@ -1,6 +1,6 @@
 /** Email: the mailer (nodemailer at the edge), the message texts, and the run reporter. */
 export { type Mailer, type MailMessage, smtpMailer } from './mailer.js';
-export { failureMail, overdueMail, successMail, warningMail } from './messages.js';
+export { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } from './messages.js';
 export {
   type Delivery,
   EmailReporter,

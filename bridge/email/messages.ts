@@ -1,14 +1,16 @@
 /**
- * The text of every mail offsite sends: failure, success, warning, overdue.
+ * The text of every mail offsite sends: failure, success, warning, overdue,
+ * and a ledger that had to be started again.
  * Pure builders (no I/O) so the wording can be read and tested on its own;
  * the shared phrases come from bridge/words.ts.
  */
 import type { Config } from '../config.js';
-import { ageDays, type DriveRecord } from '../ledger.js';
+import { ageDays, type DriveRecord, type LedgerReset, successUnknown } from '../ledger.js';
 import type { RunEnded } from '../run/events.js';
 import {
   formatAge,
   lastResultText,
+  lastSuccessText,
   localTime,
   overdueText,
   previousCopyText,
@@ -68,7 +70,7 @@ export function failureMail({ config, outcome, record, logLines, now }: FailureI
   const meaning = [
     config.led.driver !== 'none' ? '- The status light shows red.' : null,
     '- Your data on the NAS is untouched: offsite only reads it.',
-    `- ${previousCopyText(record.last_success, ageDays(record, now))}`,
+    `- ${previousCopyText(record.last_success, ageDays(record, now), successUnknown(record, now))}`,
     outcome.undoErrors.length
       ? `- Cleaning up did not fully work, so the drive may still be mounted or unlocked:\n${outcome.undoErrors.map((e) => `    ${e}`).join('\n')}`
       : '- The steps already taken were undone.',
@@ -159,9 +161,9 @@ export function overdueMail({ config, record, now }: OverdueInput): MailMessage 
   return {
     subject: `offsite: drive "${drive}" is overdue for a backup${age === null ? '' : ` (${formatAge(age)})`}`,
     text: [
-      `${capitalize(overdueText(drive, age, config.overdue_after_days))}.`,
+      `${capitalize(overdueText(drive, age, config.overdue_after_days, successUnknown(record, now)))}.`,
       '',
-      `Last success: ${localTime(record.last_success)}`,
+      `Last success: ${lastSuccessText(record.last_success, successUnknown(record, now))}`,
       `Last result:  ${lastResultText(record)}`,
       '',
       'Bring the drive to the NAS and plug it in: the backup starts by itself,',
@@ -169,6 +171,32 @@ export function overdueMail({ config, record, now }: OverdueInput): MailMessage 
       '',
       `(Sent once by "offsite check" on ${config.node_id}; you will hear again only after`,
       'the drive has been backed up and becomes overdue again.)',
+      '',
+    ].join('\n'),
+  };
+}
+
+export function ledgerResetMail(config: Pick<Config, 'node_id'>, reset: LedgerReset): MailMessage {
+  return {
+    subject: `offsite: the ledger on ${config.node_id} could not be read and was started again`,
+    text: [
+      `offsite could not use its ledger, ${reset.file}: ${reset.reason}.`,
+      '',
+      reset.movedTo
+        ? `It moved the file to ${reset.movedTo} and started a new ledger.`
+        : 'It could not move the file aside; it reads it as empty until it can write a new one.',
+      'Until each drive has been backed up again, offsite does not know when that',
+      'last happened: every drive counts as never backed up (overdue), and',
+      '"offsite status" says so.',
+      ...section('What to do', [
+        '- Nothing, for the backups themselves: plug each drive in as usual.',
+        ...(reset.movedTo
+          ? [
+              `- To keep the old history, repair ${reset.movedTo} by hand and put it back as ${reset.file} while no backup runs.`,
+            ]
+          : []),
+        `- Check why it broke: is the disk under ${reset.file} full or failing? (df, dmesg)`,
+      ]),
       '',
     ].join('\n'),
   };

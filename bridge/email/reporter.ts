@@ -11,12 +11,12 @@
  *   await bus.settle();   // the mail is out (or its failure logged)
  */
 import type { Config } from '../config.js';
-import type { DriveRecord, Ledger } from '../ledger.js';
+import type { DriveRecord, Ledger, LedgerReset } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
 import type { RunEnded, RunEvents } from '../run/events.js';
 import { type Mailer, type MailMessage, smtpMailer } from './mailer.js';
-import { failureMail, overdueMail, successMail, warningMail } from './messages.js';
+import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } from './messages.js';
 
 /** what happened to a mail: sent, not asked for by `email.on` (or no email configured), or failed (logged) */
 export type Delivery = 'sent' | 'not-wanted' | 'failed';
@@ -31,13 +31,13 @@ export function isReported(record: DriveRecord, id: string | undefined | null): 
   return Boolean(id) && record.reported_failures.includes(id as string);
 }
 
-export function markReported(
+export async function markReported(
   ledger: Ledger,
   drive: string,
   ids: ReadonlyArray<string | undefined | null>,
-): void {
+): Promise<void> {
   const fresh = ids.filter((id): id is string => Boolean(id));
-  ledger.update(drive, (r) => ({
+  await ledger.update(drive, (r) => ({
     reported_failures: [...r.reported_failures.filter((id) => !fresh.includes(id)), ...fresh].slice(
       -REPORTED_KEEP,
     ),
@@ -90,9 +90,11 @@ export class EmailReporter {
       this.files.set(w.runId, list);
     });
     const offEnd = bus.on('run:end', (outcome) => this.runEnded(outcome).then(() => undefined));
+    const offReset = bus.on('ledger:reset', (reset) => this.ledgerReset(reset).then(() => undefined));
     return () => {
       offWarning();
       offEnd();
+      offReset();
     };
   }
 
@@ -139,7 +141,7 @@ export class EmailReporter {
     // a failed delivery stays unreported so that report-failure can try once more
     if (delivery !== 'failed') {
       try {
-        markReported(this.ledger, outcome.drive, [outcome.runId, invocationId]);
+        await markReported(this.ledger, outcome.drive, [outcome.runId, invocationId]);
       } catch (e) {
         this.log.error(
           `email: could not record in the ledger that run ${outcome.runId} was reported: ${(e as Error).message}`,
@@ -152,6 +154,12 @@ export class EmailReporter {
   async overdue(record: DriveRecord, now: Date): Promise<Delivery> {
     if (!this.wants('overdue')) return 'not-wanted';
     return this.deliver(overdueMail({ config: this.config, record, now }));
+  }
+
+  /** The ledger had to be started again: the reminders it drives start from nothing. */
+  async ledgerReset(reset: LedgerReset): Promise<Delivery> {
+    if (!this.wants('overdue') && !this.wants('failure')) return 'not-wanted';
+    return this.deliver(ledgerResetMail(this.config, reset));
   }
 
   private wants(occasion: Occasion): boolean {

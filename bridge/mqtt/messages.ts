@@ -3,7 +3,7 @@
  * each payload checked against its schema here, where it is made.
  */
 import type { Config } from '../config.js';
-import { type DriveRecord, driveState } from '../ledger.js';
+import { type DriveRecord, driveState, lastSuccessAt } from '../ledger.js';
 import {
   type DriveState,
   driveSchema,
@@ -70,10 +70,10 @@ export function eventMessage(
 }
 
 /**
- * A drive's record as it is once this run is in the ledger. The run command
- * records the run before the reporters hear of its end, but nothing here
- * depends on that order: applying the outcome to a record that already holds
- * it changes nothing.
+ * A drive's record as it is once this run is in the ledger. The run records
+ * it in the ledger last, after the reporters have spoken (a full state_dir
+ * must not silence them), so they apply the outcome to the record themselves;
+ * applied to a record that already holds it, it changes nothing.
  */
 export function recordAfterRun(record: DriveRecord, outcome: RunEnded): DriveRecord {
   const ended = isoNow(outcome.endedAt);
@@ -88,10 +88,15 @@ export function recordAfterRun(record: DriveRecord, outcome: RunEnded): DriveRec
   };
 }
 
-/** The latest success of any of these records, or null. */
-export function latestSuccess(records: readonly Pick<DriveRecord, 'last_success'>[]): string | null {
-  let best: string | null = null;
-  for (const r of records)
-    if (r.last_success && (!best || Date.parse(r.last_success) > Date.parse(best))) best = r.last_success;
-  return best;
+/** The latest success of any of these records that can be trusted (bridge/ledger.ts), or null. */
+export function latestSuccess(
+  records: readonly Pick<DriveRecord, 'last_success'>[],
+  now: Date = new Date(),
+): string | null {
+  let best: { iso: string; at: number } | null = null;
+  for (const r of records) {
+    const at = lastSuccessAt(r, now)?.getTime();
+    if (at !== undefined && r.last_success && (!best || at > best.at)) best = { iso: r.last_success, at };
+  }
+  return best?.iso ?? null;
 }

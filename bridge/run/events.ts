@@ -1,4 +1,5 @@
 /** What a run tells the rest of the system, in order: start, steps, progress, end. */
+import type { LedgerReset } from '../ledger.js';
 import type { Result } from '../protocol.js';
 
 export interface SyncProgress {
@@ -72,6 +73,8 @@ export interface RunEvents {
   progress: ProgressEvent;
   warning: WarningEvent;
   'run:end': RunEnded;
+  /** the ledger could not be used and was moved aside (said once, by whoever found it) */
+  'ledger:reset': LedgerReset;
   /** a line for the log (the terminal reporter prints these) */
   log: { level: 'info' | 'warn' | 'error'; message: string };
 }

@@ -1,8 +1,10 @@
 /**
- * The controller of one run: wires the reporters (terminal, ledger, MQTT,
- * email) to the bus, walks the drive's steps, and waits for the reporters to
- * finish before it returns the exit code. SIGTERM/SIGINT cancel the run, and
- * the undo walk still unmounts and closes.
+ * The controller of one run: wires the reporters (terminal, MQTT, email) to
+ * the bus, walks the drive's steps, waits for the reporters to finish, and
+ * records the run in the ledger last (so that a state_dir that can take no
+ * more never keeps the status or the mail from going out) before it returns
+ * the exit code. SIGTERM/SIGINT cancel the run, and the undo walk still
+ * unmounts and closes.
  */
 import { join } from 'node:path';
 import { EXIT } from '../commands/command.js';
@@ -77,23 +79,21 @@ async function runWithReporters(
   const bus = new Bus<RunEvents>((event, e) =>
     log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`),
   );
-  const ledger = new Ledger(config.state_dir);
+  const ledger = new Ledger(config.state_dir, { log });
   const runId = newRunId();
 
   attachTerminal(bus, log, deps.out);
-  // the ledger is written before the other reporters hear of the end, so they read the new record
-  bus.on('run:end', (outcome) => {
-    try {
-      ledger.recordRun(outcome);
-    } catch (e) {
-      log.error(`could not record the run in ${ledger.file}: ${(e as Error).message}`);
-    }
-  });
   const reporters = deps.reporters ?? [];
   for (const r of reporters) r.attach(bus);
   await Promise.all(
     reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${(e as Error).message}`))),
   );
+  // a ledger that cannot be used is moved aside and said now (log, mail), not found at the end
+  const reset = await ledger.repair().catch((e) => {
+    log.error(`the ledger: ${(e as Error).message}`);
+    return null;
+  });
+  if (reset) bus.emit('ledger:reset', reset);
 
   let currentStep = '';
   bus.on('step:start', (e) => {
@@ -126,8 +126,9 @@ async function runWithReporters(
     },
   };
 
+  let outcome: RunEnded | undefined;
   try {
-    const outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx, refusal);
+    outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx, refusal);
     await bus.settle();
     return outcome;
   } finally {
@@ -137,5 +138,15 @@ async function runWithReporters(
     await bus.settle();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    // last: the status is out and the mail is sent whatever state_dir can still take (a full disk)
+    if (outcome) await record(ledger, outcome, log);
+  }
+}
+
+async function record(ledger: Ledger, outcome: RunEnded, log: Logger): Promise<void> {
+  try {
+    await ledger.recordRun(outcome);
+  } catch (e) {
+    log.error(`could not record the run in ${ledger.file}: ${(e as Error).message}`);
   }
 }

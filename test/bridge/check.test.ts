@@ -99,7 +99,7 @@ describe('offsite check', () => {
     const mailsBefore = smtp.mails.length;
     const mailsNow = () => smtp.mails.slice(mailsBefore);
     try {
-      ledger.recordRun(success('alpha', T0));
+      await ledger.recordRun(success('alpha', T0));
 
       // day 10: fine
       let [r] = await check(day(10));
@@ -157,7 +157,7 @@ describe('offsite check', () => {
       );
 
       // day 38 a success; day 39 fine; 36 days after that: overdue again, said again
-      ledger.recordRun(success('alpha', day(38)));
+      await ledger.recordRun(success('alpha', day(38)));
       assert.equal(ledger.drive('alpha').overdue_notified_at, null, 'a success clears the reminder');
       [r] = await check(day(39));
       assert.equal(r!.state.overdue, false);
@@ -173,7 +173,7 @@ describe('offsite check', () => {
 
   it('the retained drive state is there for a subscriber that comes later (the LED agent after a restart)', async () => {
     const { ledger, t, check } = setup();
-    ledger.recordRun(success('alpha', T0));
+    await ledger.recordRun(success('alpha', T0));
     await check(day(40));
     const late = await recorder(broker.url, [t.drive('alpha')]);
     try {
@@ -200,7 +200,7 @@ describe('offsite check', () => {
 
   it('with the broker down it still mails, logs the broker, and finishes', async () => {
     const { ledger, log, check } = setup({ mqttUrl: `mqtt://127.0.0.1:${await freePort()}` });
-    ledger.recordRun(success('alpha', T0));
+    await ledger.recordRun(success('alpha', T0));
     const before = smtp.mails.length;
     const [r] = await check(day(36));
     assert.equal(r!.becameOverdue, true);

@@ -52,7 +52,7 @@ describe('email', () => {
   });
   after(() => smtp.stop());
 
-  function setup(on: string[], port = smtp.port) {
+  async function setup(on: string[], port = smtp.port) {
     const dir = mkdtempSync(join(tmpdir(), 'offsite-email-'));
     const config: Config = parseConfig({
       node_id: 'nas',
@@ -63,7 +63,9 @@ describe('email', () => {
       led: { driver: 'console' },
     });
     const ledger = new Ledger(config.state_dir);
-    ledger.recordRun(outcome({ result: 'success', step: null, message: 'ok', endedAt: PREVIOUS_SUCCESS }));
+    await ledger.recordRun(
+      outcome({ result: 'success', step: null, message: 'ok', endedAt: PREVIOUS_SUCCESS }),
+    );
     const log: Logger = createLogger({ write: () => {} });
     const bus = new Bus<RunEvents>();
     const reporter = new EmailReporter({
@@ -79,11 +81,11 @@ describe('email', () => {
 
   it('a failed run mails the drive, the failing step, the reason, what to do and the last log lines', async () => {
     const before = smtp.mails.length;
-    const { bus, log, ledger } = setup(['failure']);
+    const { bus, log, ledger } = await setup(['failure']);
     log.info('alpha: mount: the decrypted filesystem is mounted');
     log.error('alpha: mount failed: /mnt/offsite/alpha is not a mount point (Fotos/Ürlaub 2026)');
     const run = outcome({ message: '/mnt/offsite/alpha is not a mount point (Fotos/Ürlaub 2026)' });
-    ledger.recordRun(run);
+    await ledger.recordRun(run);
     bus.emit('run:end', run);
     await bus.settle();
 
@@ -110,7 +112,7 @@ describe('email', () => {
 
   it('a failed undo is in the mail: the drive may still be mounted', async () => {
     const before = smtp.mails.length;
-    const { bus } = setup(['failure']);
+    const { bus } = await setup(['failure']);
     bus.emit('run:end', outcome({ step: 'sync', undoErrors: ['undo of mount failed: target is busy'] }));
     await bus.settle();
     assert.equal(smtp.mails.length, before + 1);
@@ -120,7 +122,7 @@ describe('email', () => {
 
   it('a success is mailed only when email.on lists success', async () => {
     const before = smtp.mails.length;
-    const quiet = setup(['failure', 'overdue']);
+    const quiet = await setup(['failure', 'overdue']);
     quiet.bus.emit(
       'run:end',
       outcome({ result: 'success', step: null, message: 'copy complete', bytes: 3 * 1024 ** 3 }),
@@ -128,7 +130,7 @@ describe('email', () => {
     await quiet.bus.settle();
     assert.equal(smtp.mails.length, before, 'no mail without "success" in email.on');
 
-    const chatty = setup(['failure', 'success']);
+    const chatty = await setup(['failure', 'success']);
     chatty.bus.emit(
       'run:end',
       outcome({ result: 'success', step: null, message: 'copy complete', bytes: 3 * 1024 ** 3 }),
@@ -145,7 +147,7 @@ describe('email', () => {
 
   it('a warning mail lists the files rsync could not copy, capped', async () => {
     const before = smtp.mails.length;
-    const { bus } = setup(['failure', 'warning']);
+    const { bus } = await setup(['failure', 'warning']);
     const files = Array.from({ length: 60 }, (_, i) => `photos/2026/IMG_${String(i).padStart(4, '0')}.jpg`);
     const run = outcome({
       result: 'warning',
@@ -172,7 +174,7 @@ describe('email', () => {
 
   it('an SMTP server that is down is logged, never thrown, and the failure stays unreported', async () => {
     const deadPort = await freePort();
-    const { bus, log, ledger, reporter } = setup(['failure'], deadPort);
+    const { bus, log, ledger, reporter } = await setup(['failure'], deadPort);
     const run = outcome();
     bus.emit('run:end', run);
     await bus.settle();
@@ -196,7 +198,7 @@ describe('email', () => {
     const port = await freePort();
     await new Promise<void>((r) => silent.listen(port, '127.0.0.1', r));
     try {
-      const { config, ledger, log } = setup(['failure'], port);
+      const { config, ledger, log } = await setup(['failure'], port);
       const reporter = new EmailReporter({
         config,
         ledger,

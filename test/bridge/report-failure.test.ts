@@ -83,7 +83,7 @@ describe('offsite report-failure', () => {
     await broker.stop();
   });
 
-  function setup(opts: { smtpPort?: number; mqttUrl?: string } = {}) {
+  async function setup(opts: { smtpPort?: number; mqttUrl?: string } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'offsite-report-'));
     mkdirSync(join(dir, 'alpha'));
     const nodeId = `n${Math.random().toString(36).slice(2, 8)}`;
@@ -99,7 +99,7 @@ describe('offsite report-failure', () => {
     const file = join(dir, 'config.yaml');
     writeFileSync(file, JSON.stringify(raw));
     const ledger = new Ledger(config.state_dir);
-    ledger.recordRun(ended({ endedAt: PREVIOUS, startedAt: PREVIOUS }));
+    await ledger.recordRun(ended({ endedAt: PREVIOUS, startedAt: PREVIOUS }));
     const log: Logger = createLogger({ write: () => {} });
     const t = topics('offsite', nodeId);
     const report = (env: NodeJS.ProcessEnv, smtpPort?: number) => {
@@ -121,7 +121,7 @@ describe('offsite report-failure', () => {
     rec.messages.filter((m) => m.topic === topic && m.payload.startsWith('{')).map((m) => m.json());
 
   it('a run killed during sync is recorded, published and mailed once, with the step it was in', async () => {
-    const { ledger, t, report } = setup();
+    const { ledger, t, report } = await setup();
     const rec = await recorder(broker.url, [t.status, t.event]);
     const mailsBefore = smtp.mails.length;
     try {
@@ -189,13 +189,12 @@ describe('offsite report-failure', () => {
   });
 
   it('after the run itself reported "failed at mount", it sends no second mail and keeps the message', async () => {
-    const { ledger, log, t, config, report } = setup();
+    const { ledger, log, t, config, report } = await setup();
     const rec = await recorder(broker.url, [t.status, t.event]);
     const mailsBefore = smtp.mails.length;
     try {
-      // the run, as bridge/run/run-drive.ts wires it: ledger first, then the email reporter
+      // the run, as bridge/run/run-drive.ts wires it: the email reporter on the bus, the ledger last
       const bus = new Bus<RunEvents>();
-      bus.on('run:end', (o) => void ledger.recordRun(o));
       new EmailReporter({ config, ledger, log, env: { INVOCATION_ID: 'inv-mount-1' } }).attach(bus);
       const failed = ended({
         result: 'failed',
@@ -205,6 +204,7 @@ describe('offsite report-failure', () => {
       });
       bus.emit('run:end', failed);
       await bus.settle();
+      await ledger.recordRun(failed);
       assert.equal(smtp.mails.length, mailsBefore + 1);
 
       // the unit exited 1, so OnFailure= fires
@@ -229,11 +229,10 @@ describe('offsite report-failure', () => {
   });
 
   it("a failure the run recorded while SMTP was down is mailed once, in the run's own words", async () => {
-    const { ledger, log, config, report } = setup();
+    const { ledger, log, config, report } = await setup();
     const deadPort = await freePort();
     const down = { ...config, email: { ...config.email!, smtp: { ...config.email!.smtp, port: deadPort } } };
     const bus = new Bus<RunEvents>();
-    bus.on('run:end', (o) => void ledger.recordRun(o));
     new EmailReporter({ config: down, ledger, log, env: { INVOCATION_ID: 'inv-smtp-1' } }).attach(bus);
     const failed = ended({
       result: 'failed',
@@ -243,6 +242,7 @@ describe('offsite report-failure', () => {
     });
     bus.emit('run:end', failed);
     await bus.settle();
+    await ledger.recordRun(failed);
 
     const mailsBefore = smtp.mails.length;
     const env = {
@@ -262,7 +262,7 @@ describe('offsite report-failure', () => {
   });
 
   it('a failing unlock unit is reported as a failure at unlock', async () => {
-    const { ledger, report } = setup();
+    const { ledger, report } = await setup();
     const mailsBefore = smtp.mails.length;
     const r = await report({
       MONITOR_SERVICE_RESULT: 'exit-code',
@@ -285,7 +285,7 @@ describe('offsite report-failure', () => {
   });
 
   it('a later failure of another invocation is a new report', async () => {
-    const { ledger, report } = setup();
+    const { ledger, report } = await setup();
     const mailsBefore = smtp.mails.length;
     await report(killedDuringSync('inv-a'));
     const r = await report({
@@ -300,7 +300,7 @@ describe('offsite report-failure', () => {
   });
 
   it('with the broker down it still records and mails', async () => {
-    const { ledger, log, report } = setup({ mqttUrl: `mqtt://127.0.0.1:${await freePort()}` });
+    const { ledger, log, report } = await setup({ mqttUrl: `mqtt://127.0.0.1:${await freePort()}` });
     const mailsBefore = smtp.mails.length;
     const r = await report(killedDuringSync('inv-nobroker'));
     assert.deepEqual(r, { what: 'recorded', delivery: 'sent' });
@@ -335,7 +335,7 @@ describe('offsite report-failure', () => {
   });
 
   it('the command: exit 0 once reported, the same mail not sent twice, exit 2 for an unknown drive', async () => {
-    const { file } = setup();
+    const { file } = await setup();
     const mailsBefore = smtp.mails.length;
     const env = killedDuringSync('inv-cli-1');
     const first = await cli(['report-failure', 'alpha', '--config', file], env);
@@ -351,7 +351,7 @@ describe('offsite report-failure', () => {
   });
 
   it("typed by hand, without systemd's $MONITOR_* variables, refuses and changes nothing unless --manual", async () => {
-    const { file, ledger } = setup();
+    const { file, ledger } = await setup();
     const mailsBefore = smtp.mails.length;
     const before = ledger.drive('alpha');
     const refused = await cli(['report-failure', 'alpha', '--config', file]);

@@ -38,7 +38,7 @@ function run(drive: string, endedAt: Date, over: Partial<RunEnded> = {}): RunEnd
 }
 
 /** alpha: fine, plugged in; beta: failed at mount, never succeeded; gamma: 50 days old; delta: never run */
-function prepared() {
+async function prepared() {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-status-'));
   mkdirSync(join(dir, 'alpha'));
   const raw = {
@@ -50,8 +50,8 @@ function prepared() {
   };
   const config = parseConfig(raw);
   const ledger = new Ledger(config.state_dir);
-  ledger.recordRun(run('alpha', daysBefore(12, 3)));
-  ledger.recordRun(
+  await ledger.recordRun(run('alpha', daysBefore(12, 3)));
+  await ledger.recordRun(
     run('beta', daysBefore(2), {
       result: 'failed',
       step: 'mount',
@@ -59,8 +59,8 @@ function prepared() {
       exitCode: 1,
     }),
   );
-  ledger.recordRun(run('gamma', daysBefore(50)));
-  ledger.recordRun(
+  await ledger.recordRun(run('gamma', daysBefore(50)));
+  await ledger.recordRun(
     run('gamma', daysBefore(20), {
       result: 'failed',
       step: 'sync',
@@ -79,7 +79,7 @@ function cli(args: string[]) {
 
 describe('offsite status', () => {
   it('prints one line per drive: last success, age, overdue, presence, last result with its step', async () => {
-    const { config, ledger } = prepared();
+    const { config, ledger } = await prepared();
     const table = statusTable(await statusReport(config, ledger, NOW));
     const fmt = (d: Date) =>
       `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')} ${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
@@ -101,7 +101,7 @@ describe('offsite status', () => {
   });
 
   it('--json carries the retained drive-state fields, the last failure and the run history', async () => {
-    const { config, ledger } = prepared();
+    const { config, ledger } = await prepared();
     const report = JSON.parse(JSON.stringify(await statusReport(config, ledger, NOW)));
     assert.equal(report.node_id, 'nas');
     assert.equal(report.overdue_after_days, 35);
@@ -130,8 +130,8 @@ describe('offsite status', () => {
     );
   });
 
-  it('the command prints the table, or JSON with --json, and exits 0 even with drives overdue', () => {
-    const { file } = prepared();
+  it('the command prints the table, or JSON with --json, and exits 0 even with drives overdue', async () => {
+    const { file } = await prepared();
     const table = cli(['status', '--config', file]);
     assert.equal(table.status, 0, table.stderr);
     assert.match(

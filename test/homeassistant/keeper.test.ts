@@ -60,7 +60,7 @@ describe('Home Assistant discovery kept whole', () => {
   it('republishes discovery and the drive states when Home Assistant comes online', async () => {
     const fx = fixture({ url: broker.url, base_topic: 'birth', discovery_prefix: 'ha_birth' });
     const ledger = new Ledger(fx.config.state_dir);
-    ledger.recordRun({
+    await ledger.recordRun({
       runId: 'r1',
       drive: 'alpha',
       result: 'success',
