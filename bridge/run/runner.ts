@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Result } from '../protocol.js';
+import { asDriveGone } from '../steps/gone.js';
 import { type RunContext, type Step, StepError } from '../steps/step.js';
 import type { RunEnded } from './events.js';
 
@@ -57,7 +58,14 @@ export async function runSteps(
       // the heading said what was being done; this line says what came of it
       ctx.log.info(`${drive.name}: ${step.name}: ${result || 'done'} (${(ms / 1000).toFixed(1)} s)`);
     } catch (error) {
-      failed = { step, error, started: true };
+      // a pulled drive fails whatever step was running with some low-level error: say what happened
+      const why = await asDriveGone(
+        ctx,
+        step.name,
+        error,
+        done.map((s) => s.name),
+      );
+      failed = { step, error: why, started: true };
       break;
     }
   }

@@ -4,11 +4,10 @@
  * `verify` checks the staging copy and switches it in; until then the
  * previous `current` is untouched. docs/sync.md has the whole story.
  */
-import { existsSync, readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Drive } from '../config.js';
 import { acquireLock, describeBusy, type HeldLock } from '../lockfile.js';
-import { mountAt } from '../mounts.js';
 import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../rsync/file-list.js';
@@ -31,6 +30,7 @@ import {
 import { Throttle } from '../rsync/throttle.js';
 import { wouldChange } from '../rsync/would-change.js';
 import type { SyncProgress } from '../run/events.js';
+import { DriveGoneError, driveGone } from './gone.js';
 import { MARKER_FILE } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';
 
@@ -209,11 +209,8 @@ export const sync: Step = {
     const why = `${command} exited with code ${r.code} (${exitMeaning(r.code)})${r.lastStderrLine ? `: ${r.lastStderrLine}` : ''}`;
     // a pulled drive makes rsync report a file or two it "could not copy" (exit 23) or an I/O
     // error: say what really happened rather than a warning or a verify failure later
-    const gone = outcome.kind === 'ok' ? null : driveGone(ctx);
-    if (gone)
-      throw new StepError(
-        `the drive went away during sync (${gone}): was it pulled? The previous copy is intact`,
-      );
+    const gone = outcome.kind === 'ok' ? null : driveGone(ctx, true);
+    if (gone) throw new DriveGoneError('sync', gone, { copyComplete: false });
     switch (outcome.kind) {
       case 'ok':
         throttle.flush({ percent: 100, bytes: ctx.facts.bytes, rate: r.last?.rate ?? 0, etaSeconds: 0 });
@@ -250,15 +247,4 @@ export const sync: Step = {
 function copied(written: number, linked: boolean): string {
   const files = `${written} file${written === 1 ? '' : 's'} written`;
   return `copied: ${files}${linked ? ', the rest hard-linked from the previous copy' : ''}`;
-}
-
-/** Why the drive under the copy is no longer usable, or null when it still is. */
-function driveGone(ctx: RunContext): string | null {
-  const { drive, facts } = ctx;
-  if (drive.kind === 'directory') return null;
-  if (facts.device && !existsSync(facts.device)) return `${facts.device} disappeared`;
-  const m = mountAt(drive.mountPoint);
-  if (!m) return `${drive.mountPoint} is no longer mounted`;
-  if (m.options.split(',').includes('ro')) return `its filesystem turned read-only`;
-  return null;
 }
