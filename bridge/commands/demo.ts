@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { LedAgent } from '../../led-agent/agent.js';
 import { drivers } from '../../led-agent/drivers/index.js';
 import type { LightState } from '../../led-agent/light.js';
+import { enrolDrive } from '../../units/prepare/enrol.js';
 import { parseConfig } from '../config.js';
 import { watchAsHomeAssistant } from '../demo/home-assistant-view.js';
 import { writeSampleSource } from '../demo/sample.js';
@@ -38,7 +39,8 @@ export const demoCommand: Command = {
   help: `
 Shows what offsite does without touching a drive. In a temporary directory it
 makes a small "family backup" (photos, documents, awkward file names, a
-symlink) and two drives, alpha and bravo, as plain directories. It starts an
+symlink) and two drives, alpha and bravo, as plain directories, enrolled as
+\`offsite enrol\` does it (a run refuses a drive that is not). It starts an
 embedded MQTT broker on 127.0.0.1 (or uses --broker), the LED agent with the
 terminal as its LED, and a subscriber that prints what Home Assistant would
 show. Neither drive has a copy yet, so the LED starts with the amber overdue
@@ -80,8 +82,12 @@ Options:
       '(demo)',
     );
 
+    for (const drive of config.drives) await enrolDrive(config, drive, { force: false });
+
     say(`offsite demo in ${dir}`);
-    say(`  source: ${sample.files} files, ${formatBytes(sample.bytes)}; drives: alpha, bravo (directories)`);
+    say(
+      `  source: ${sample.files} files, ${formatBytes(sample.bytes)}; drives: alpha, bravo (directories, enrolled)`,
+    );
     say(`  MQTT: ${broker ? `embedded broker at ${url}` : url}; LED: this terminal`);
     say();
 

@@ -21,6 +21,7 @@ export const commands: CommandEntry[] = [
   { name: 'uninstall', load: async () => (await import('./uninstall.js')).uninstallCommand },
   { name: 'units', load: async () => (await import('./units.js')).unitsCommand },
   { name: 'prepare-drive', load: async () => (await import('./prepare-drive.js')).prepareDriveCommand },
+  { name: 'enrol', load: async () => (await import('./enrol.js')).enrolCommand },
   { name: 'cleanup', load: async () => (await import('./cleanup.js')).cleanupCommand },
   { name: 'doctor', load: async () => (await import('./doctor.js')).doctorCommand },
   { name: 'demo', load: async () => (await import('./demo.js')).demoCommand },

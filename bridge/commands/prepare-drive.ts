@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { keyFileFor, preflight, prepareDrive, Refused } from '../../units/prepare/prepare.js';
-import { blockDevice, NotABlockDevice } from '../../units/prepare/safety.js';
+import { keyFileFor, preflight, prepareDrive } from '../../units/prepare/prepare.js';
+import { blockDevice, NotABlockDevice, Refused } from '../../units/prepare/safety.js';
 import { loadConfig } from '../config.js';
 import { type Command, EXIT, UsageError } from './command.js';
 
@@ -53,11 +53,12 @@ function describeDevice(path: string): string {
 
 export const prepareDriveCommand: Command = {
   name: 'prepare-drive',
-  usage: '<device> --name <drive>',
+  usage: '<device> --name <drive> [--plain]',
   summary:
     'enrol a new disk: LUKS2 with a key file, header backup, ext4, marker, config entry (destroys its data)',
   options: {
     name: { type: 'string', short: 'n' },
+    plain: { type: 'boolean' },
     passphrase: { type: 'boolean' },
     'keys-dir': { type: 'string' },
     'mount-point': { type: 'string' },
@@ -73,10 +74,18 @@ drive. ALL DATA ON IT IS DESTROYED. In order:
   passphrase  (--passphrase) a passphrase slot too, for when the NAS is gone
   header      cryptsetup luksHeaderBackup into <state_dir>/headers/<drive>.luksheader
   filesystem  ext4 labelled offsite-<drive>, inside the container
-  marker      .offsite-drive.json naming the drive, checked by every run
+  marker      .offsite-drive.json naming the drive, with a random enrolment
+              token whose copy stays in <state_dir>/drives/<drive>.token
+              (root only); every run checks both
   config      the drive added to the configuration (comments kept)
 
 then prints the crypttab and fstab lines that \`offsite install\` manages.
+
+With --plain there is no encryption: no key, no container, no header. The
+ext4 filesystem goes on <device> itself and the drive is configured by its
+filesystem UUID (a 'uuid:' drive). Anyone who holds the drive can read the
+backup. A disk that already has a filesystem you want to keep is enrolled
+with \`offsite enrol\` instead.
 
 Refuses, before writing anything: a device that is mounted or has a mounted
 partition, the disk holding the system, the backup source or the state
@@ -86,6 +95,7 @@ device-mapper. You confirm by typing the device path back.
 
 Options:
   -n, --name DRIVE        the drive's name ([a-z0-9_]+), e.g. alpha
+  --plain                 no encryption: ext4 on the device itself
   --passphrase            also add a passphrase (asked twice, not echoed)
   --keys-dir DIR          where key files go (default /etc/offsite/keys)
   --mount-point DIR       where runs mount it (default /mnt/offsite/<drive>)
@@ -94,8 +104,9 @@ Options:
                           protects the passphrase)
   --yes-i-typed-it=DEV    confirm without a prompt (scripts); DEV must be <device>
 
-Example:
+Examples:
   offsite prepare-drive /dev/disk/by-id/usb-WD_Elements_1234-0:0 --name alpha --passphrase
+  offsite prepare-drive /dev/disk/by-id/usb-SanDisk_Ultra_5678-0:0 --name bravo --plain
 `,
   async run(ctx) {
     const [given, ...extra] = ctx.positionals;
@@ -107,6 +118,11 @@ Example:
     const iterTimeMs = typeof iter === 'string' ? Number(iter) : undefined;
     if (iterTimeMs !== undefined && !(Number.isInteger(iterTimeMs) && iterTimeMs > 0))
       throw new UsageError('--iter-time takes milliseconds, e.g. 2000');
+    const plain = ctx.values.plain === true;
+    if (plain)
+      for (const luksOnly of ['passphrase', 'keys-dir', 'iter-time'])
+        if (ctx.values[luksOnly] !== undefined)
+          throw new UsageError(`--${luksOnly} is for an encrypted drive; --plain makes no container`);
     const config = loadConfig(ctx.configFile);
     let device: ReturnType<typeof blockDevice>;
     try {
@@ -118,7 +134,7 @@ Example:
     const keysDir = typeof ctx.values['keys-dir'] === 'string' ? ctx.values['keys-dir'] : '/etc/offsite/keys';
     const mountPoint =
       typeof ctx.values['mount-point'] === 'string' ? ctx.values['mount-point'] : `/mnt/offsite/${name}`;
-    const plan = { config, device, name, keysDir, mountPoint, iterTimeMs };
+    const plan = { config, device, name, keysDir, mountPoint, iterTimeMs, plain };
 
     const reasons = preflight(plan);
     if (reasons.length) {
@@ -131,7 +147,11 @@ Example:
     try {
       const typed = ctx.values['yes-i-typed-it'];
       ctx.stderr.write(`\n${describeDevice(device.path)}\nALL DATA ON ${given} WILL BE DESTROYED.\n`);
-      ctx.stderr.write(`It becomes offsite drive "${name}", opened by ${keyFileFor(plan)}.\n`);
+      ctx.stderr.write(
+        plain
+          ? `It becomes offsite drive "${name}", UNENCRYPTED: whoever holds it can read the backup.\n`
+          : `It becomes offsite drive "${name}", opened by ${keyFileFor(plan)}.\n`,
+      );
       const answer = typeof typed === 'string' ? typed : await reader.ask(`Type ${given} to go on: `);
       if (answer === null || (answer.trim() !== given && answer.trim() !== device.path)) {
         ctx.log.error(`not confirmed (expected ${given}): nothing was changed`);
@@ -152,14 +172,20 @@ Example:
       }
       reader.close();
       const done = await prepareDrive({ ...plan, passphrase, log: ctx.log });
+      const lines = done.keyFile
+        ? [
+            `Drive ${name} is ready (LUKS UUID ${done.uuid}).`,
+            `Keep a copy of ${done.keyFile} and ${done.headerFile} somewhere other than this NAS.`,
+          ]
+        : [`Drive ${name} is ready (filesystem UUID ${done.uuid}, not encrypted).`];
       ctx.stdout.write(
         [
           '',
-          `Drive ${name} is ready (LUKS UUID ${done.luksUuid}).`,
-          `Keep a copy of ${done.keyFile} and ${done.headerFile} somewhere other than this NAS.`,
+          ...lines,
+          `Its enrolment token is in ${done.tokenFile}: without it no run accepts the drive.`,
           '',
           '`offsite install` manages these lines:',
-          `  /etc/crypttab: ${done.crypttab}`,
+          ...(done.crypttab ? [`  /etc/crypttab: ${done.crypttab}`] : []),
           `  /etc/fstab:    ${done.fstab}`,
           '',
           'next: offsite install',

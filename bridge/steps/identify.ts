@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { EXIT } from '../commands/command.js';
 import { deviceByUuid, mapperPath, mountAt, probeType } from '../mounts.js';
-import { checkMarker } from './marker.js';
+import { checkEnrolled } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';
 import { closeMapping, foreignMount, foreignMountMessage, unmountDrive } from './teardown.js';
 
@@ -41,7 +41,7 @@ export const identify: Step = {
     if (drive.kind === 'directory') {
       if (!existsSync(drive.directory) || !statSync(drive.directory).isDirectory())
         throw absent(`the directory ${drive.directory} of drive "${drive.name}" does not exist`);
-      checkMarker(drive.directory, drive.name, true);
+      checkEnrolled(drive.directory, ctx.config.state_dir, drive.name);
       ctx.facts.target = drive.directory;
       return `${drive.directory} is there and is drive ${drive.name}`;
     }

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import type { Drive } from '../config.js';
 import { run } from '../exec.js';
 import { mountAt } from '../mounts.js';
-import { checkMarker } from './marker.js';
-import { type Step, StepError } from './step.js';
+import { checkEnrolled } from './marker.js';
+import { type RunContext, type Step, StepError } from './step.js';
 import { foreignMountMessage, unmountDrive } from './teardown.js';
 
 /**
@@ -10,14 +11,49 @@ import { foreignMountMessage, unmountDrive } from './teardown.js';
  * on it never opens (nodev) and a setuid file on it never runs as its owner
  * (nosuid), whatever the configured options say; they come last, so they win.
  */
-function mountOptions(drive: { mountOptions: string }): string {
+export function mountOptions(drive: { mountOptions: string }): string {
   return `${drive.mountOptions},nodev,nosuid`;
 }
 
-/** Mount the drive's filesystem and make sure it is the drive it claims to be. */
+/**
+ * Read-only when the kernel allows it (`ro` last, so it wins over an `rw` in
+ * mount_options); true if so. The kernel refuses `ro` while the filesystem is
+ * still alive read-write elsewhere (lazily detached from a run that was
+ * killed, its rsync still busy on it): then the superblock is shared as it is
+ * and mounting it writes nothing new either.
+ */
+async function mountReadOnlyFirst(ctx: RunContext, device: string): Promise<boolean> {
+  const drive = ctx.drive as Extract<Drive, { mountPoint: string }>;
+  const mountWith = (options: string) =>
+    run('mount', ['-o', options, '--', device, drive.mountPoint], { timeoutMs: 120_000 });
+  try {
+    await mountWith(`${mountOptions(drive)},ro`);
+    return true;
+  } catch (readOnly) {
+    try {
+      await mountWith(mountOptions(drive));
+    } catch {
+      throw new StepError(
+        `could not mount ${device} on ${drive.mountPoint}: ${(readOnly as Error).message}`,
+        {
+          cause: readOnly,
+        },
+      );
+    }
+    ctx.log.info(`${drive.name}: ${device} is still mounted read-write elsewhere; mounted it as it is`);
+    return false;
+  }
+}
+
+/**
+ * Mount the drive's filesystem and make sure it is the enrolled drive:
+ * read-only until its marker and token prove it, so a refused drive gets not
+ * even a journal write (its image stays byte for byte the same,
+ * test/bridge/enrol.test.ts).
+ */
 export const mount: Step = {
   name: 'mount',
-  title: "mounting the drive's filesystem and checking that its marker names this drive",
+  title: "mounting the drive's filesystem and checking that its marker proves it is the enrolled drive",
   async run(ctx) {
     const { drive } = ctx;
     if (drive.kind === 'directory') return;
@@ -26,21 +62,24 @@ export const mount: Step = {
     mkdirSync(drive.mountPoint, { recursive: true, mode: 0o755 });
     const there = mountAt(drive.mountPoint);
     if (there) throw new StepError(foreignMountMessage(there, drive.mountPoint, drive.name));
-    await run('mount', ['-o', mountOptions(drive), '--', device, drive.mountPoint], {
-      timeoutMs: 120_000,
-    }).catch((e) => {
-      throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${(e as Error).message}`, {
-        cause: e,
-      });
-    });
+    const readOnly = await mountReadOnlyFirst(ctx, device);
     if (!mountAt(drive.mountPoint))
       throw new StepError(
         `${drive.mountPoint} is not a mount point after mounting: refusing to write to the bare directory`,
       );
-    // prepare-drive writes the marker of an encrypted drive; a plain filesystem is enrolled by its first run
-    checkMarker(drive.mountPoint, drive.name, drive.kind === 'filesystem');
+    checkEnrolled(drive.mountPoint, ctx.config.state_dir, drive.name);
+    // every option again, and the device: given the mount point alone, mount(8) takes the options
+    // of its fstab line (offsite install writes one) and the remount would drop nodev,nosuid
+    if (readOnly)
+      await run('mount', ['-o', `remount,${mountOptions(drive)},rw`, '--', device, drive.mountPoint], {
+        timeoutMs: 120_000,
+      }).catch((e) => {
+        throw new StepError(`could not make ${drive.mountPoint} writable: ${(e as Error).message}`, {
+          cause: e,
+        });
+      });
     ctx.facts.target = drive.mountPoint;
-    return `${device} is mounted on ${drive.mountPoint}, and its marker names ${drive.name}`;
+    return `${device} is mounted on ${drive.mountPoint}, and its marker and token prove it is ${drive.name}`;
   },
   async undo(ctx) {
     const { drive, facts } = ctx;

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -24,10 +25,11 @@ import { silentLogger } from '../../bridge/log.js';
 import { mountAt } from '../../bridge/mounts.js';
 import { runDrive } from '../../bridge/run/run-drive.js';
 import { identify } from '../../bridge/steps/identify.js';
-import { MARKER_FILE } from '../../bridge/steps/marker.js';
+import { MARKER_FILE, readToken } from '../../bridge/steps/marker.js';
 import { mount } from '../../bridge/steps/mount.js';
 import type { Step } from '../../bridge/steps/step.js';
 import { unmount } from '../../bridge/steps/unmount.js';
+import { enrolDrive } from '../../units/prepare/enrol.js';
 import { type LoopImage, makeExt4 } from '../helpers/loop.js';
 import { offsiteHere } from '../units/cli.js';
 
@@ -57,28 +59,38 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     return file;
   }
 
-  it('mounts the drive, enrols its marker, and leaves it unmounted', async () => {
+  it('refuses a drive nobody enrolled without writing a byte; once enrolled, mounts it writable and leaves it unmounted', async () => {
     const c = config();
-    const seenMounted: boolean[] = [];
+    const image = () => createHash('sha256').update(readFileSync(img.image)).digest('hex');
+    const before = image();
+    const steps = { log: silentLogger(), out, steps: [identify, mount, unmount] };
+    const refused = await runDrive(c, c.drives[0]!, steps);
+    assert.equal(refused.result, 'failed');
+    assert.equal(refused.step, 'mount');
+    assert.match(refused.message, /^not enrolled: there is no marker .* offsite enrol alpha$/);
+    assert.equal(mountAt(join(base, 'mnt')), null);
+    assert.equal(image(), before, 'mounted read-only: not even the superblock changed');
+
+    assert.equal(await enrolDrive(c, c.drives[0]!, { force: false }), 'enrolled');
+    const seen: string[] = [];
     const look: Step = {
       name: 'look',
       title: 'look',
       async run(ctx) {
-        seenMounted.push(Boolean(mountAt(ctx.facts.target!)));
-        assert.equal(mountAt(ctx.facts.target!)?.source, img.device);
+        const m = mountAt(ctx.facts.target!);
+        assert.equal(m?.source, img.device);
+        seen.push(m!.options.split(',')[0]!);
       },
     };
-    const r = await runDrive(c, c.drives[0]!, {
-      log: silentLogger(),
-      out,
-      steps: [identify, mount, look, unmount],
-    });
+    const r = await runDrive(c, c.drives[0]!, { ...steps, steps: [identify, mount, look, unmount] });
     assert.equal(r.result, 'success', r.message);
-    assert.deepEqual(seenMounted, [true]);
+    assert.deepEqual(seen, ['rw']);
     assert.equal(mountAt(join(base, 'mnt')), null);
     execFileSync('mount', [img.device, join(base, 'mnt')]);
     try {
-      assert.equal(JSON.parse(readFileSync(join(base, 'mnt', MARKER_FILE), 'utf8')).drive, 'alpha');
+      const marker = JSON.parse(readFileSync(join(base, 'mnt', MARKER_FILE), 'utf8'));
+      assert.equal(marker.drive, 'alpha');
+      assert.equal(marker.token, readToken(c.state_dir, 'alpha'));
     } finally {
       execFileSync('umount', [join(base, 'mnt')]);
     }
@@ -190,9 +202,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     assert.match(r.message, /wrong drive: its marker names drive "bravo"/);
     assert.deepEqual(wrote, []);
     assert.equal(mountAt(join(base, 'mnt')), null);
-    execFileSync('mount', [img.device, join(base, 'mnt')]);
-    writeFileSync(join(base, 'mnt', MARKER_FILE), JSON.stringify({ drive: 'alpha' }));
-    execFileSync('umount', [join(base, 'mnt')]);
+    assert.equal(await enrolDrive(c, c.drives[0]!, { force: true }), 'enrolled');
   });
 
   it('exits 75 when the drive is not plugged in', async () => {

@@ -16,10 +16,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadConfig } from '../../bridge/config.js';
-import { readMarker } from '../../bridge/steps/marker.js';
+import { loadConfig, parseConfig } from '../../bridge/config.js';
+import { readMarker, readToken, tokenFile } from '../../bridge/steps/marker.js';
 import { addDriveToFile } from '../../units/prepare/config-edit.js';
-import { ext4Label, makeFilesystem, writeMarkerOn } from '../../units/prepare/filesystem.js';
+import { enrolAt } from '../../units/prepare/enrol.js';
+import { ext4Label, makeFilesystem, onTempMount } from '../../units/prepare/filesystem.js';
 import {
   addPassphrase,
   backupHeader,
@@ -164,18 +165,28 @@ describe('prepare-drive: LUKS on a loop device', () => {
     assert.match(sh('cryptsetup', ['luksDump', header]), new RegExp(`^UUID:\\s+${uuid}$`, 'm'));
   });
 
-  it('makes the ext4 filesystem and writes the marker the mount step checks', async () => {
+  it('makes the ext4 filesystem and enrols it: a marker with a token whose copy is in state_dir', async () => {
     // device-mapper is not there to open a container here: the filesystem part runs on a plain loop device
-    const { disk } = loopDisk({ sizeMiB: 32 });
+    const { disk, dir } = loopDisk({ sizeMiB: 32 });
     await makeFilesystem(disk, ext4Label('a_very_long_drive_name'));
     assert.equal(blkid(disk, 'TYPE'), 'ext4');
     assert.equal(blkid(disk, 'LABEL'), 'offsite-a_very_l');
-    await writeMarkerOn(disk, { drive: 'alpha', luks_uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0' });
+    const config = parseConfig({ state_dir: join(dir, 'state'), source: { path: '/srv/backup' } });
+    const marker = { luks_uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0' };
+    assert.equal(
+      await onTempMount(disk, (root) => enrolAt(root, { config, name: 'alpha', force: false, marker })),
+      'enrolled',
+    );
     const root = mountTemp(disk);
+    const token = readToken(config.state_dir, 'alpha');
+    assert.match(token ?? '', /^[0-9a-f]{64}$/);
     assert.deepEqual(
       { ...readMarker(root), created: 'x' },
-      { drive: 'alpha', luks_uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0', created: 'x' },
+      { drive: 'alpha', token, ...marker, created: 'x' },
     );
+    assert.equal(statSync(tokenFile(config.state_dir, 'alpha')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(config.state_dir, 'drives')).mode & 0o777, 0o700);
+    assert.equal(statSync(config.state_dir).mode & 0o777, 0o755, 'the LED agent reads the ledger there');
   });
 
   it('adds the drive to the configuration, keeping its comments', () => {

@@ -7,12 +7,9 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { ConfigError, parseConfig } from '../../bridge/config.js';
 
-export interface DriveEntry {
-  name: string;
-  luks_uuid: string;
-  key_file: string;
-  mount_point: string;
-}
+export type DriveEntry =
+  | { name: string; luks_uuid: string; key_file: string; mount_point: string }
+  | { name: string; uuid: string; mount_point: string };
 
 export function addDrive(text: string, entry: DriveEntry, file = 'config'): string {
   const doc = parseDocument(text);

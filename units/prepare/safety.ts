@@ -51,6 +51,16 @@ function diskOf(name: string): string {
   return basename(dirname(realpathSync(join(SYS_BLOCK, name))));
 }
 
+/** Reasons not to go on, found before anything was written. */
+export class Refused extends Error {
+  override name = 'Refused';
+  readonly reasons: string[];
+  constructor(reasons: string[]) {
+    super(reasons.join('; '));
+    this.reasons = reasons;
+  }
+}
+
 export class NotABlockDevice extends Error {
   override name = 'NotABlockDevice';
 }
