@@ -15,6 +15,7 @@ import { reportersFor } from '../../bridge/run/reporters.js';
 import { runDrive } from '../../bridge/run/run-drive.js';
 import { stepsFor } from '../../bridge/steps/index.js';
 import type { Step } from '../../bridge/steps/step.js';
+import { enrolDrive } from '../../units/prepare/enrol.js';
 import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
 import { decodeWords, mailHeader } from '../helpers/mime.js';
 import { startSmtp } from '../helpers/smtp.js';
@@ -55,6 +56,7 @@ describe('a copy that does not verify', () => {
     });
     const drive = config.drives[0]!;
     const log = silentLogger();
+    await enrolDrive(config, drive, { force: false });
 
     const first = await runDrive(config, drive, { log, out, reporters: await reportersFor(config, log) });
     assert.equal(first.result, 'success', first.message);

@@ -21,7 +21,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { mountAt } from '../../bridge/mounts.js';
 import { topics } from '../../bridge/protocol.js';
-import { MARKER_FILE } from '../../bridge/steps/marker.js';
+import { MARKER_FILE, readToken } from '../../bridge/steps/marker.js';
 import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
 import { type LoopImage, makeExt4 } from '../helpers/loop.js';
 import { decodeWords, mailBody, mailHeader } from '../helpers/mime.js';
@@ -136,7 +136,18 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
 
   const t = topics('offsite', 'testnas');
 
+  it('refuses the drive until `offsite enrol` enrols it: no drive is enrolled by a run', async () => {
+    const refused = await offsite(['run', 'alpha', '--config', writeConfig('unenrolled')]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /FAILED at mount: not enrolled: there is no marker .*: offsite enrol alpha/);
+    withDrive((root) => assert.deepEqual(readdirSync(root), ['lost+found']));
+    const enrolled = await offsite(['enrol', 'alpha', '--config', writeConfig('enrol')]);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    assert.match(enrolled.stdout + enrolled.stderr, /enrol alpha: enrolled/);
+  });
+
   it('copies the source exactly and publishes each step in order, then success', async () => {
+    const mailsBefore = smtp.mails.length;
     const watch = await recorder(broker.url, [t.status, t.drive('alpha')]);
     const ran = await offsite(['run', 'alpha', '--config', writeConfig('good')]);
     await watch.waitFor(
@@ -180,9 +191,11 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
     withDrive((root) => {
       assert.equal(diffTrees(source, join(root, 'current')), '');
       assert.deepEqual(snapshot(join(root, 'current')), snapshot(source));
-      assert.equal(JSON.parse(readFileSync(join(root, MARKER_FILE), 'utf8')).drive, 'alpha');
+      const marker = JSON.parse(readFileSync(join(root, MARKER_FILE), 'utf8'));
+      assert.equal(marker.drive, 'alpha');
+      assert.equal(marker.token, readToken(join(dir, 'state'), 'alpha'), 'the marker is the one enrol wrote');
     });
-    assert.equal(smtp.mails.length, 0, 'no mail for a success unless asked for');
+    assert.equal(smtp.mails.length, mailsBefore, 'no mail for a success unless asked for');
   });
 
   it('a wrong drive fails at mount: status failed with the step, one email, exit 1, previous copy intact', async () => {
@@ -214,10 +227,15 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
     assert.match(subject, /mount/);
     assert.match(mailBody(mail.raw), /marker names drive "bravo"/);
     assert.equal(mountAt(mnt), null);
-    withDrive((root) => {
-      assert.deepEqual(snapshot(join(root, 'current')), before);
-      writeFileSync(join(root, MARKER_FILE), JSON.stringify({ drive: 'alpha' }));
-    });
+    withDrive((root) => assert.deepEqual(snapshot(join(root, 'current')), before));
+    const again = await offsite(['enrol', 'alpha', '--config', writeConfig('re-enrol')]);
+    assert.equal(again.code, 1, 'a marker naming another drive needs --force');
+    assert.match(
+      again.stderr,
+      /refusing: wrong drive: its marker names drive "bravo".*offsite enrol alpha --force/,
+    );
+    const forced = await offsite(['enrol', 'alpha', '--force', '--config', writeConfig('re-enrol')]);
+    assert.equal(forced.code, 0, forced.stderr);
   });
 
   it('a drive that is not plugged in exits 75 and says so', async () => {

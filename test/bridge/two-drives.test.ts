@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../../bridge/config.js';
 import { createLogger } from '../../bridge/log.js';
 import { runDrive } from '../../bridge/run/run-drive.js';
+import { enrolDrive } from '../../units/prepare/enrol.js';
 import { awkwardTree, diffTrees, manyFiles, tempDir } from '../helpers/trees.js';
 
 const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
@@ -26,6 +27,7 @@ describe('two drives at once', () => {
         { name: 'bravo', directory: join(dir, 'bravo') },
       ],
     });
+    for (const drive of config.drives) await enrolDrive(config, drive, { force: false });
     const lines: string[] = [];
     const log = createLogger({ write: (_level, line) => lines.push(line) });
     const [a, b] = await Promise.all(config.drives.map((drive) => runDrive(config, drive, { log, out })));
