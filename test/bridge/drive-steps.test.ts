@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../bridge/config.js';
 import { silentLogger } from '../../bridge/log.js';
-import { mountAt } from '../../bridge/mounts.js';
+import { deviceByUuid, mountAt } from '../../bridge/mounts.js';
 import { runDrive } from '../../bridge/run/run-drive.js';
 import { identify } from '../../bridge/steps/identify.js';
 import { MARKER_FILE, readToken } from '../../bridge/steps/marker.js';
@@ -203,6 +203,18 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     assert.deepEqual(wrote, []);
     assert.equal(mountAt(join(base, 'mnt')), null);
     assert.equal(await enrolDrive(c, c.drives[0]!, { force: true }), 'enrolled');
+  });
+
+  it("finds a drive's block device, never a disk image blkid once looked at", async () => {
+    const other = makeExt4(8);
+    try {
+      assert.equal(await deviceByUuid(other.uuid), other.device);
+      execFileSync('losetup', ['-d', other.device]);
+      execFileSync('blkid', [other.image]); // blkid's cache now knows the image file by that UUID
+      assert.equal(await deviceByUuid(other.uuid), null, 'mount would have loop-mounted the file');
+    } finally {
+      other.detach();
+    }
   });
 
   it('exits 75 when the drive is not plugged in', async () => {
