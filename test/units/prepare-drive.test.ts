@@ -318,3 +318,57 @@ describe('prepare-drive refuses', () => {
     mkdirSync(cfg.keysDir, { recursive: true });
   });
 });
+
+describe('prepare-drive --plain', () => {
+  it('makes ext4 on the device itself, enrols it and adds a uuid: drive; the first run then succeeds', async () => {
+    const cfg = setup();
+    const { disk } = loopDisk({ sizeMiB: 32 });
+    const mountPoint = join(cfg.dir, 'mnt', 'alpha');
+    const r = await offsite(
+      [
+        'prepare-drive',
+        disk,
+        '--name',
+        'alpha',
+        '--plain',
+        '--mount-point',
+        mountPoint,
+        '--config',
+        cfg.file,
+        `--yes-i-typed-it=${disk}`,
+      ],
+      {},
+    );
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stderr, /UNENCRYPTED: whoever holds it can read the backup/);
+    const uuid = blkid(disk, 'UUID');
+    assert.equal(blkid(disk, 'TYPE'), 'ext4');
+    assert.match(r.stdout, new RegExp(`Drive alpha is ready \\(filesystem UUID ${uuid}, not encrypted\\)`));
+    assert.doesNotMatch(r.stdout, /crypttab/);
+    assert.equal(existsSync(cfg.keysDir), false, 'no key for a plain drive');
+    const config = loadConfig(cfg.file);
+    assert.deepEqual(config.drives[1], {
+      kind: 'filesystem',
+      name: 'alpha',
+      uuid,
+      mountPoint,
+      mountOptions: 'noatime',
+    });
+    const root = mountTemp(disk);
+    const token = readToken(config.state_dir, 'alpha');
+    assert.deepEqual({ ...readMarker(root), created: 'x' }, { drive: 'alpha', token, uuid, created: 'x' });
+    execFileSync('umount', [root]);
+
+    mkdirSync(join(cfg.dir, 'source'));
+    writeFileSync(join(cfg.dir, 'source', 'photo.jpg'), 'not really');
+    writeFileSync(cfg.file, readFileSync(cfg.file, 'utf8').replace('/srv/backup', join(cfg.dir, 'source')));
+    const ran = await offsite(['run', 'alpha', '--config', cfg.file]);
+    assert.equal(ran.exitCode, 0, ran.stdout + ran.stderr);
+  });
+
+  it('takes no LUKS option', async () => {
+    const r = await offsite(['prepare-drive', '/dev/null', '--name', 'alpha', '--plain', '--passphrase']);
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /--passphrase is for an encrypted drive; --plain makes no container/);
+  });
+});
