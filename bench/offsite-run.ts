@@ -53,6 +53,11 @@ export async function benchOffsiteRun(files = 10_000, rounds = 7, log = (l: stri
           } else {
             if (kase === 'fresh') rmSync(ours, { recursive: true, force: true });
             mkdirSync(ours, { recursive: true });
+            // a new directory drive is enrolled first, as on a NAS (not timed: once per drive)
+            if (kase === 'fresh')
+              execFileSync(process.execPath, [CLI, 'enrol', 'bench', '--config', config], {
+                stdio: 'ignore',
+              });
             r[kase].ours.push(
               timed(() =>
                 execFileSync(process.execPath, [CLI, 'run', 'bench', '--config', config], {

@@ -5,7 +5,7 @@
  *
  *   npm run build && node --import tsx bench/run-memory.ts
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,7 @@ try {
         drives: [{ name: 'bench', directory: target }],
       }),
     );
+    execFileSync(process.execPath, [CLI, 'enrol', 'bench', '--config', config], { stdio: 'ignore' });
     const fresh = await peakRss([CLI, 'run', 'bench', '--config', config]);
     const unchanged = await peakRss([CLI, 'run', 'bench', '--config', config]);
     if (fresh.code !== 0 || unchanged.code !== 0)
