@@ -24,7 +24,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { acquireLock } from '../../bridge/lockfile.js';
 import { mountAt } from '../../bridge/mounts.js';
+import { driveLockFile } from '../../bridge/run/run-drive.js';
 import { MARKER_FILE, readToken, tokenFile } from '../../bridge/steps/marker.js';
 import { type LoopImage, makeExt4 } from '../helpers/loop.js';
 import { awkwardTree, diffTrees } from '../helpers/trees.js';
@@ -262,6 +264,24 @@ describe('enrolling a directory drive', () => {
     assert.equal(readFileSync(target, 'utf8'), 'precious\n');
     assert.ok(lstatSync(marker()).isFile());
     assert.equal(JSON.parse(readFileSync(marker(), 'utf8')).token, readToken(state, 'alpha'));
+  });
+
+  it("refuses while a run holds the drive's lock, and writes nothing", async () => {
+    const before = readFileSync(marker(), 'utf8');
+    const run = await acquireLock(driveLockFile(state, 'alpha'), { label: 'offsite run alpha' });
+    try {
+      const r = await offsite(['enrol', 'alpha', '--force', '--config', config]);
+      assert.equal(r.exitCode, 1);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `refusing: drive "alpha" is busy \\(pid ${process.pid} \\(offsite run alpha\\) since .*\\): enrol it after the run`,
+        ),
+      );
+    } finally {
+      run.release();
+    }
+    assert.equal(readFileSync(marker(), 'utf8'), before);
   });
 
   it('--help teaches the command', async () => {
