@@ -4,11 +4,12 @@
  * findings. Adding a check is one entry in CHECKS.
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import mqtt from 'mqtt';
 import nodemailer from 'nodemailer';
 import { type Config, readSecret } from '../bridge/config.js';
 import { which } from '../bridge/exec.js';
+import { readToken, tokenFile } from '../bridge/steps/marker.js';
 import { BLINKSTICK } from '../led-agent/drivers/blinkstick.js';
 import { plan } from './generate.js';
 import { planInstall, readManifest } from './install.js';
@@ -87,6 +88,33 @@ const headers: Check = {
               `plug drive ${d.name} in, then: cryptsetup luksHeaderBackup /dev/disk/by-uuid/${d.luksUuid} --header-backup-file ${file}`,
             ),
           ];
+    });
+  },
+};
+
+const enrolment: Check = {
+  name: 'enrolment tokens',
+  async run({ config }) {
+    return config.drives.map((d) => {
+      const file = tokenFile(config.state_dir, d.name);
+      const enrol = `plug drive ${d.name} in, then: offsite enrol ${d.name}`;
+      try {
+        if (!readToken(config.state_dir, d.name))
+          return problem(
+            `drive ${d.name}: not enrolled on this NAS (no ${file}): every run refuses it`,
+            enrol,
+          );
+      } catch (e) {
+        return problem(`drive ${d.name}: ${(e as Error).message}`, `${enrol} --force`);
+      }
+      const mode = statSync(file).mode & 0o777;
+      const dirMode = statSync(dirname(file)).mode & 0o777;
+      if ((mode & 0o077) !== 0 || (dirMode & 0o077) !== 0)
+        return problem(
+          `drive ${d.name}: ${file} can be read by others than root (anyone who reads it can make an impostor this NAS accepts)`,
+          `chmod 0700 ${dirname(file)} && chmod 0600 ${file}`,
+        );
+      return ok(`drive ${d.name}: enrolled (${file})`);
     });
   },
 };
@@ -265,6 +293,7 @@ const led: Check = {
 export const CHECKS: Check[] = [
   keyFiles,
   headers,
+  enrolment,
   installed,
   tools,
   source,

@@ -13,6 +13,7 @@ Checks, and prints each problem with the command that fixes it:
 
   key files        each LUKS drive's key file exists, mode 0400 or 0600, owned by root
   header backups   <state_dir>/headers/<drive>.luksheader exists for each LUKS drive
+  enrolment        <state_dir>/drives/<drive>.token exists for each drive, root only
   installed units  units, links, crypttab and fstab agree with the configuration
   programs         rsync, mount, cryptsetup (LUKS drives), the lock command (e.g. borg)
   source           source.path is a readable directory

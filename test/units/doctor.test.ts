@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { newToken, stageToken } from '../../bridge/steps/marker.js';
 import { freePort, startBroker, type TestBroker } from '../helpers/broker.js';
 import { startSmtp } from '../helpers/smtp.js';
 import { ALPHA_UUID, offsiteHere } from './cli.js';
@@ -26,6 +27,7 @@ function nas(opts: { mqttPort: number; smtpPort: number; lock?: string }) {
   writeFileSync(key, Buffer.alloc(4096, 7), { mode: 0o400 });
   mkdirSync(join(dir, 'state', 'headers'), { recursive: true });
   writeFileSync(join(dir, 'state', 'headers', 'alpha.luksheader'), 'header');
+  stageToken(join(dir, 'state'), 'alpha', newToken()).commit();
   const led = join(dir, 'leds', 'nas:rgb:status');
   mkdirSync(led, { recursive: true });
   writeFileSync(join(led, 'brightness'), '0\n');
@@ -62,6 +64,7 @@ describe('offsite doctor', () => {
     for (const line of [
       /^ok {4}drive alpha: key file .*alpha\.key \(0400, root\)$/m,
       /^ok {4}drive alpha: header backup /m,
+      /^ok {4}drive alpha: enrolled \(.*alpha\.token\)$/m,
       /^ok {4}units, links, crypttab and fstab agree with the configuration$/m,
       /^ok {4}rsync is installed$/m,
       /^ok {4}cryptsetup is installed$/m,
@@ -108,11 +111,12 @@ describe('offsite doctor', () => {
     assert.match(r.stdout, new RegExp(`^${expect.length} problem\\(s\\)$`, 'm'));
   });
 
-  it('a missing header backup and a missing LED are problems too', async () => {
+  it('a missing header backup, enrolment token or LED is a problem too', async () => {
     const n = nas({ mqttPort: broker.port, smtpPort: smtp.port });
     await offsiteHere(['install', ...n.args]);
     const { rmSync } = await import('node:fs');
     rmSync(join(n.dir, 'state', 'headers', 'alpha.luksheader'));
+    rmSync(join(n.dir, 'state', 'drives', 'alpha.token'));
     rmSync(n.led, { recursive: true });
     const r = await offsiteHere(['doctor', ...n.args]);
     assert.equal(r.exitCode, 1);
@@ -120,8 +124,12 @@ describe('offsite doctor', () => {
       r.stdout,
       /FAIL {2}drive alpha: no LUKS header backup at .*\n {6}fix: plug drive alpha in, then: cryptsetup luksHeaderBackup \/dev\/disk\/by-uuid\/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0 --header-backup-file /,
     );
+    assert.match(
+      r.stdout,
+      /FAIL {2}drive alpha: not enrolled on this NAS \(no .*alpha\.token\): every run refuses it\n {6}fix: plug drive alpha in, then: offsite enrol alpha\n/,
+    );
     assert.match(r.stdout, /FAIL {2}LED .*brightness: ENOENT\n {6}fix: ls \/sys\/class\/leds\//);
-    assert.match(r.stdout, /^2 problem\(s\)$/m);
+    assert.match(r.stdout, /^3 problem\(s\)$/m);
   });
 });
 
