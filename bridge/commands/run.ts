@@ -13,7 +13,9 @@ Runs the whole flow for one registered drive, one step at a time:
   identify  the drive is registered, plugged in, and a stale mount or mapping
             from an earlier run is cleared
   unlock    systemd-cryptsetup@<mapper>.service opens it with its key file
-  mount     its filesystem is mounted, and its marker file names this drive
+  mount     its filesystem is mounted read-only, its marker must name this
+            drive and hold this NAS's enrolment token (no drive is enrolled
+            by a run: see offsite enrol), then it is made writable
   sync      rsync copies source.path under the repository lock into a staging
             copy beside the previous one (unchanged files hard-linked)
   verify    sizes and times agree, and what this run wrote reads back
