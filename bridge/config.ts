@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { scrubBudget } from './config/budget.js';
 import { ConfigError, keyPath } from './config/errors.js';
 import { placeProblems } from './config/places.js';
 import { DRIVE_NAME, NODE_ID } from './protocol.js';
@@ -214,11 +215,14 @@ const schema = z
     drives: z.array(driveSchema).default([]),
     verify: z
       .object({
-        checksum_sample: z.number().int().min(0).default(32),
+        /** how much of the copy a run reads back beyond what it wrote (the rolling scrub) */
+        scrub: scrubBudget.default({ percent: 2 }),
+        /** replaced by scrub; still accepted so that older files load */
+        checksum_sample: z.number().int().min(0).optional(),
         borg_check: z.enum(['auto', 'always', 'never']).default('auto'),
       })
       .strict()
-      .default({ checksum_sample: 32, borg_check: 'auto' }),
+      .default({ scrub: { percent: 2 }, borg_check: 'auto' }),
     mqtt: mqttSchema.optional(),
     email: emailSchema.optional(),
     led: ledSchema.default(ledSchema.parse({})),

@@ -20,10 +20,19 @@ import type { Config } from './config.js';
 import { acquireLock } from './lockfile.js';
 import type { Logger } from './log.js';
 import { type DriveState, driveSchema, isoNow, isoTime, RESULTS } from './protocol.js';
+import { type ScrubRecord, scrubPercent } from './rsync/scrub-plan.js';
 import type { RunEnded } from './run/events.js';
 import { stateError, writeJsonAtomic } from './state-file.js';
 
 const time = z.string().nullable().default(null);
+
+const scrubSchema: z.ZodType<ScrubRecord> = z.object({
+  next: z.object({ path: z.string(), offset: z.number().int().nonnegative() }).nullable(),
+  position_bytes: z.number().nonnegative(),
+  copy_bytes: z.number().nonnegative(),
+  pass_started: z.string().nullable(),
+  last_full_pass: z.string().nullable(),
+});
 const count = z.number().int().nonnegative().nullable().default(null);
 
 const recordSchema = z.object({
@@ -42,6 +51,8 @@ const recordSchema = z.object({
   overdue_notified_at: time,
   /** run ids whose failure has been reported (email sent), for report-failure's idempotency */
   reported_failures: z.array(z.string()).default([]),
+  /** the rolling scrub of this drive's copy (docs/sync.md); null until a run has read some of it */
+  scrub: scrubSchema.nullable().default(null).catch(null),
 });
 
 const historySchema = z.object({
@@ -93,6 +104,7 @@ export function emptyRecord(name: string): DriveRecord {
     size_bytes: null,
     overdue_notified_at: null,
     reported_failures: [],
+    scrub: null,
   };
 }
 
@@ -217,6 +229,15 @@ export class Ledger {
     return result!;
   }
 
+  /** where the rolling scrub of a drive stands (null: nothing read yet) */
+  scrub(name: string): ScrubRecord | null {
+    return this.drive(name).scrub;
+  }
+
+  async recordScrub(name: string, scrub: ScrubRecord): Promise<void> {
+    await this.update(name, () => ({ scrub }));
+  }
+
   async recordRun(outcome: RunEnded): Promise<DriveRecord> {
     const { result } = await this.modify((data) => {
       const ended = isoNow(outcome.endedAt);
@@ -307,5 +328,9 @@ export function driveState(
     age_days: age === null ? null : Math.round(age * 10) / 10,
     free_bytes: record.free_bytes,
     size_bytes: record.size_bytes,
+    scrub_last_full_pass: isoTime.safeParse(record.scrub?.last_full_pass).success
+      ? record.scrub!.last_full_pass
+      : null,
+    scrub_progress: scrubPercent(record.scrub),
   });
 }

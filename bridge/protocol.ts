@@ -55,6 +55,10 @@ export const driveSchema = z.object({
   age_days: z.number().nonnegative().nullable().default(null),
   free_bytes: z.number().int().nonnegative().nullable(),
   size_bytes: z.number().int().nonnegative().nullable(),
+  /** the rolling scrub: when its last pass over the whole copy ended (null: none yet) */
+  scrub_last_full_pass: isoTime.nullable().default(null),
+  /** how far the pass under way is, 0..100 (null: the drive has not been scrubbed yet) */
+  scrub_progress: z.number().min(0).max(100).nullable().default(null),
 });
 export type DriveState = z.infer<typeof driveSchema>;
 

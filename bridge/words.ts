@@ -52,6 +52,18 @@ export function localTime(iso: string | null): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/**
+ * Where the rolling scrub of a drive stands: "37% (last full 2026-11-16)",
+ * "37% (no full pass yet)", or "-" before a run has read any of it.
+ */
+export function scrubText(progress: number | null, lastFullPass: string | null): string {
+  if (progress === null) return '-';
+  const pass = `${Math.floor(progress)}%`;
+  return lastFullPass
+    ? `${pass} (last full ${localTime(lastFullPass).slice(0, 10)})`
+    : `${pass} (no full pass yet)`;
+}
+
 export function yesNo(value: boolean): string {
   return value ? 'yes' : 'no';
 }

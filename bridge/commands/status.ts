@@ -2,7 +2,7 @@ import { type Config, loadConfig } from '../config.js';
 import { type DriveRecord, driveState, type HistoryEntry, Ledger, successUnknown } from '../ledger.js';
 import { isPresent } from '../presence.js';
 import { type DriveState, isoNow } from '../protocol.js';
-import { formatAge, lastResultText, localTime, UNKNOWN, yesNo } from '../words.js';
+import { formatAge, lastResultText, localTime, scrubText, UNKNOWN, yesNo } from '../words.js';
 import type { Command } from './command.js';
 
 export interface DriveStatus extends DriveState {
@@ -53,13 +53,14 @@ export async function statusReport(
 
 /** The table people read; columns padded to their widest cell. */
 export function statusTable(report: StatusReport): string {
-  const header = ['DRIVE', 'LAST SUCCESS', 'AGE', 'OVERDUE', 'PRESENT', 'LAST RESULT'];
+  const header = ['DRIVE', 'LAST SUCCESS', 'AGE', 'OVERDUE', 'PRESENT', 'SCRUB', 'LAST RESULT'];
   const rows = report.drives.map((d) => [
     d.name,
     d.untrusted_last_success ? UNKNOWN : localTime(d.last_success),
     d.untrusted_last_success ? UNKNOWN : d.last_success ? formatAge(d.age_days) : '-',
     yesNo(d.overdue),
     yesNo(d.present),
+    scrubText(d.scrub_progress, d.scrub_last_full_pass),
     lastResultText(d),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -94,6 +95,9 @@ Reads the ledger in state_dir and prints one line per configured drive:
                 drive has never been backed up (or when, is unknown: the
                 ledger's time is not a time, or lies in the future)
   PRESENT       yes when the drive is plugged in now
+  SCRUB         how far the rolling scrub (each run reads back a slice of
+                the copy it did not write) is through its pass over the
+                whole copy, and when the last whole pass ended
   LAST RESULT   how its last run ended; for a failure, the step and the reason
 
 Options:

@@ -1,7 +1,8 @@
 /**
  * The entities of one drive, all read from its retained `<root>/drive/<name>`
  * topic: when it last succeeded and how old that copy is, how the last run
- * went, whether it is plugged in, whether it is overdue, and its free space.
+ * went, whether it is plugged in, whether it is overdue, its free space, and
+ * how far the rolling scrub has read it.
  */
 import type { Config } from '../config.js';
 import { RESULTS, topics } from '../protocol.js';
@@ -15,6 +16,8 @@ export const DRIVE_KEYS = [
   'plugged_in',
   'overdue',
   'free_space',
+  'last_full_scrub',
+  'scrub_progress',
 ] as const;
 
 export function driveComponentKey(drive: string, key: (typeof DRIVE_KEYS)[number]): string {
@@ -71,6 +74,19 @@ export function driveComponents(
       unit_of_measurement: 'GB',
       state_class: 'measurement',
       suggested_display_precision: 1,
+    }),
+    entity('last_full_scrub', 'sensor', {
+      name: `${drive} last full scrub`,
+      value_template: field('scrub_last_full_pass'),
+      device_class: 'timestamp',
+    }),
+    entity('scrub_progress', 'sensor', {
+      name: `${drive} scrub pass`,
+      value_template: field('scrub_progress'),
+      unit_of_measurement: '%',
+      state_class: 'measurement',
+      suggested_display_precision: 0,
+      icon: 'mdi:harddisk',
     }),
   ]);
 }

@@ -3,12 +3,12 @@
  * at a time (memory stays small on a million files), and compare what rsync
  * promised to keep: type, size, modification time (to the nanosecond),
  * permissions, owners (as root), symlink targets, device numbers and hard-link
- * structure. Along the way it picks the checksum sample.
+ * structure. Along the way it hands each regular file to `onFile` (the
+ * rolling scrub picks its slice there), in a fixed order (scrub-plan.ts).
  */
 import { type BigIntStats, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExcludeMatcher } from './exclude.js';
-import { Sample } from './sample.js';
 
 export interface CompareOptions {
   exclude: ExcludeMatcher;
@@ -16,12 +16,8 @@ export interface CompareOptions {
   skip: ReadonlySet<string>;
   /** compare uid/gid (only root can set them, so only then) */
   owners: boolean;
-  /** how many regular files to pick for the checksum sample */
-  sampleSize: number;
-  /** files read back anyway (this run wrote them): never picked for the sample */
-  notSampled?: ReadonlySet<string>;
-  /** makes the sample different per run but reproducible */
-  seed: string;
+  /** each regular file that matches, in walk order (`walkOrder` in scrub-plan.ts) */
+  onFile?(path: string, size: number): void;
   /** differences to describe (the count is always complete) */
   maxListed?: number;
   signal?: AbortSignal;
@@ -35,8 +31,6 @@ export interface Comparison {
   entries: number;
   files: number;
   bytes: number;
-  /** regular files chosen for the checksum sample, relative paths */
-  sample: string[];
   /** a source entry named in a difference was changed after `changedSince` */
   sourceChanged: boolean;
 }
@@ -64,10 +58,8 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
     entries: 0,
     files: 0,
     bytes: 0,
-    sample: [],
     sourceChanged: false,
   };
-  const sample = new Sample(opts.sampleSize, opts.seed);
   // source inode -> copy inode, for files with several links
   const links = new Map<bigint, bigint>();
   let sinceYield = 0;
@@ -141,7 +133,7 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
       else if (s.isFile()) {
         result.files++;
         result.bytes += Number(s.size);
-        if (!opts.notSampled?.has(path)) sample.offer(path);
+        opts.onFile?.(path, Number(s.size));
       } else if (s.isSymbolicLink()) {
         const st = readlinkSync(join(srcDir, name));
         const ct = readlinkSync(join(copyDir, name));
@@ -168,7 +160,6 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
   const rootC = lstatSync(copy, { bigint: true });
   compareEntry('', rootS, rootC);
   await walk('');
-  result.sample = sample.picked();
   return result;
 }
 

@@ -11,9 +11,13 @@
  */
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
+import { budgetBytes } from '../config/budget.js';
+import { Ledger } from '../ledger.js';
+import { isoNow } from '../protocol.js';
 import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
 import { readBack } from '../rsync/read-back.js';
+import { ScrubPlanner, type ScrubRecord, scrubPercent, scrubRecordAfter } from '../rsync/scrub-plan.js';
 import { endSession, sessionOf } from '../rsync/session.js';
 import {
   clearCompareContents,
@@ -23,8 +27,11 @@ import {
   markCompareContents,
   removePrevious,
   switchCurrent,
+  syncFilesystem,
 } from '../rsync/snapshots.js';
-import { type RunFacts, type Step, StepError } from './step.js';
+import { Throttle } from '../rsync/throttle.js';
+import type { SyncProgress } from '../run/events.js';
+import { type RunContext, type RunFacts, type Step, StepError } from './step.js';
 
 function plural(n: number, word: string, words = `${word}s`): string {
   return `${n} ${n === 1 ? word : words}`;
@@ -50,15 +57,19 @@ export const verify: Step = {
         throw new StepError('cancelled during verify; the previous copy is intact', { cause: e });
       throw e;
     };
+    // the rolling scrub: a slice of what this run did not write, from where the last run on this drive stopped
+    const ledger = new Ledger(config.state_dir);
+    const before = ledger.scrub(drive.name);
+    const budget = budgetBytes(config.verify.scrub, before?.copy_bytes ?? usedBytes(target));
+    const planner = new ScrubPlanner(before?.next ?? null, budget);
+    const written = new Set(session.written.filter((f) => !session.skipped.has(f)));
     const cmp = await compareTrees(source, copy, {
       exclude: excludeMatcher(config.source.exclude),
       skip: session.skipped,
       owners: process.getuid?.() === 0,
-      sampleSize: config.verify.checksum_sample,
-      notSampled: new Set(session.written),
-      seed: ctx.runId,
       signal: ctx.signal,
       changedSince: session.startedAt,
+      onFile: (path, size) => planner.offer(path, size, written.has(path)),
     }).catch(cancelled);
     if (cmp.differenceCount) {
       const more =
@@ -75,15 +86,26 @@ export const verify: Step = {
       );
     }
 
-    // what this run wrote, then the sample of the rest: read back from the drive, not the page cache
-    const skipped = session.skipped;
-    const written = session.written.filter((f) => !skipped.has(f));
+    // what this run wrote, then the scrub's slice: read back from the drive, not the page cache
+    const plan = planner.plan();
+    // one flush first: a direct read of a file with dirty pages would write them back file by file
+    if (written.size) await syncFilesystem(target).catch(cancelled);
+    const progress = progressOf(ctx, plan.readAnyway + plan.bytes);
     const read = await readBack(
       source,
       copy,
-      [...written, ...cmp.sample].map((file) => ({ file, start: 0 })),
-      { signal: ctx.signal, changedSince: session.startedAt },
+      [...[...written].map((file) => ({ file, start: 0 })), ...plan.ranges],
+      { signal: ctx.signal, changedSince: session.startedAt, onBytes: progress.onBytes },
     ).catch(cancelled);
+    progress.done();
+    const scrub = scrubRecordAfter(before, plan, isoNow());
+    try {
+      await ledger.recordScrub(drive.name, scrub);
+    } catch (e) {
+      log.warn(
+        `${drive.name}: could not record the scrub's position in ${ledger.file}: ${(e as Error).message}`,
+      );
+    }
     if (!read.direct)
       log.info(
         `${drive.name}: ${target} does not take O_DIRECT: the copy was read back through the page cache`,
@@ -95,18 +117,29 @@ export const verify: Step = {
       // quick check would otherwise hard-link the same bad files from the previous copy again
       if (!unchanged) dropFromStaging(l, bad);
       markCompareContents(l, bad);
-      throw new StepError(
-        `read back from the drive, ${plural(bad.length, 'file')} of the copy did not match the source: ${read.problems
+      const list = (problems: typeof read.problems) =>
+        `${problems
           .slice(0, 5)
           .map((p) => `${p.file} (${p.why})`)
-          .join(', ')}${bad.length > 5 ? `; and ${bad.length - 5} more` : ''}`,
+          .join(', ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`;
+      const ours = read.problems.filter((p) => written.has(p.file));
+      const rest = read.problems.filter((p) => !written.has(p.file));
+      throw new StepError(
+        [
+          ours.length &&
+            `read back from the drive, ${plural(ours.length, 'file')} this run wrote did not match the source: ${list(ours)}`,
+          rest.length &&
+            `the rolling scrub found ${plural(rest.length, 'file')} on the drive that did not match the source: ${list(rest)}`,
+        ]
+          .filter(Boolean)
+          .join('; ') + '; the next copy compares their contents',
       );
     }
     if (read.sourceChanged.length)
       throw new StepError(
         `the source changed while it was being copied (${read.sourceChanged.slice(0, 5).join(', ')}); the next run copies it again`,
       );
-    const readText = `read back ${plural(written.length, 'written file')} and ${plural(cmp.sample.length, 'sampled file')} (${read.bytes} bytes) from the drive`;
+    const readText = `read back ${plural(written.size, 'written file')} (${plan.readAnyway} bytes) and a scrub slice of ${plan.bytes} bytes from the drive (${scrubSummary(scrub, plan.passCompleted)})`;
 
     const matched = `${plural(cmp.entries, 'entry', 'entries')} match (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}`;
     if (unchanged) {
@@ -129,6 +162,44 @@ export const verify: Step = {
     return `${matched}; current is now ${join('snapshots', ctx.runId)}`;
   },
 };
+
+/**
+ * Progress through what verify reads back, in sync's terms (bytes, percent,
+ * rate, ETA): at most one report per half second, the first after half a
+ * second (a short read-back says nothing), and `done()` reports the end.
+ */
+function progressOf(ctx: RunContext, total: number): { onBytes(bytes: number): void; done(): void } {
+  const throttle = new Throttle<SyncProgress>((p) => ctx.progress(p));
+  const t0 = performance.now();
+  let last: SyncProgress | null = null;
+  return {
+    onBytes(bytes) {
+      const seconds = (performance.now() - t0) / 1000;
+      const rate = seconds > 0 ? bytes / seconds : 0;
+      last = {
+        percent: total > 0 ? Math.min(100, (bytes / total) * 100) : 100,
+        bytes,
+        rate: Math.round(rate),
+        etaSeconds: rate > 0 ? Math.round((total - bytes) / rate) : null,
+      };
+      if (seconds >= 0.5) throttle.push(last);
+    },
+    done() {
+      if (last) throttle.flush({ ...last, percent: 100, etaSeconds: 0 });
+    },
+  };
+}
+
+function scrubSummary(scrub: ScrubRecord, completed: boolean): string {
+  const pass = completed ? 'a pass of the whole copy completed' : `the pass is at ${scrubPercent(scrub)}%`;
+  return pass;
+}
+
+/** bytes in use on the drive's filesystem: the copy's size, before a run has measured it */
+function usedBytes(target: string): number {
+  const fs = statfsSync(target);
+  return (fs.blocks - fs.bfree) * fs.bsize;
+}
 
 function recordSpace(facts: RunFacts, target: string): void {
   const fs = statfsSync(target);

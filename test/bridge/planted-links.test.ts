@@ -58,7 +58,7 @@ function setup() {
     state_dir: join(dir, 'state'),
     source: { path: src },
     drives: [{ name: 'alpha', directory: target }],
-    verify: { checksum_sample: 100, borg_check: 'auto' },
+    verify: { scrub: '100%', borg_check: 'auto' },
   };
   return { dir, src, target, victim, raw, snapshots: join(target, 'snapshots') };
 }

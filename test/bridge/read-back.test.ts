@@ -36,7 +36,7 @@ function setup() {
     state_dir: join(dir, 'state'),
     source: { path: src },
     drives: [{ name: 'alpha', directory: target }],
-    verify: { checksum_sample: 0 },
+    verify: { scrub: 0 },
   };
   return { dir, src, target, raw };
 }
@@ -68,7 +68,7 @@ describe('verify reads back what the run wrote', () => {
         const at = image.indexOf(body.subarray(0, 4096));
         assert.ok(at > 0, 'the file is on the image');
         const fd = openSync(img.image, 'r+');
-        writeSync(fd, Buffer.alloc(512, 0xee), 0, 512, at + 8192);
+        writeSync(fd, Buffer.from(body.subarray(8192, 8192 + 512).map((b) => b ^ 0xff)), 0, 512, at + 8192);
         closeSync(fd);
         assert.deepEqual(readFileSync(copied), body, 'the page cache still holds the good bytes');
       },
@@ -79,7 +79,7 @@ describe('verify reads back what the run wrote', () => {
     assert.equal(outcome.step, 'verify');
     assert.match(
       outcome.message,
-      /^read back from the drive, 1 file of the copy did not match the source: segment \(differs from the source from byte 8192\)/,
+      /^read back from the drive, 1 file this run wrote did not match the source: segment \(differs from the source from byte 8192\); the next copy compares their contents$/,
     );
     assert.equal(readFileSync(layout(target).compareContents, 'utf8'), 'segment\n');
   });
@@ -88,11 +88,17 @@ describe('verify reads back what the run wrote', () => {
     const { src, raw } = setup();
     const first = testRun(raw);
     assert.equal((await runSteps([sync, verify], first.ctx)).result, 'success');
-    assert.match(first.log.tail().join('\n'), /read back 7 written files and 0 sampled files/);
+    assert.match(
+      first.log.tail().join('\n'),
+      /read back 7 written files \(70066 bytes\) and a scrub slice of 0 bytes/,
+    );
     writeFileSync(join(src, 'data', 'a.txt'), 'changed\n');
     const second = testRun(raw);
     assert.equal((await runSteps([sync, verify], second.ctx)).result, 'success');
-    assert.match(second.log.tail().join('\n'), /read back 1 written file and 0 sampled files \(8 bytes\)/);
+    assert.match(
+      second.log.tail().join('\n'),
+      /read back 1 written file \(8 bytes\) and a scrub slice of 0 bytes/,
+    );
   });
 
   it('a range starting inside a file is compared from there (widened to the block), bytes counted', async () => {

@@ -46,7 +46,7 @@ describe('a copy that does not verify', () => {
       state_dir: join(dir, 'state'),
       source: { path: source },
       drives: [{ name: 'alpha', directory: target }],
-      verify: { checksum_sample: 1000 },
+      verify: { scrub: '100%' },
       mqtt: { url: broker.url },
       email: {
         smtp: { host: '127.0.0.1', port: smtp.port },

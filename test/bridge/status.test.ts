@@ -51,6 +51,20 @@ async function prepared() {
   const config = parseConfig(raw);
   const ledger = new Ledger(config.state_dir);
   await ledger.recordRun(run('alpha', daysBefore(12, 3)));
+  await ledger.recordScrub('alpha', {
+    next: { path: 'data/3/300', offset: 0 },
+    position_bytes: 3_750,
+    copy_bytes: 10_000,
+    pass_started: daysBefore(40).toISOString(),
+    last_full_pass: daysBefore(40).toISOString(),
+  });
+  await ledger.recordScrub('gamma', {
+    next: { path: 'data/0/1', offset: 0 },
+    position_bytes: 0,
+    copy_bytes: 10_000,
+    pass_started: daysBefore(50).toISOString(),
+    last_full_pass: null,
+  });
   await ledger.recordRun(
     run('beta', daysBefore(2), {
       result: 'failed',
@@ -84,15 +98,16 @@ describe('offsite status', () => {
     const fmt = (d: Date) =>
       `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')} ${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
     const alpha = fmt(daysBefore(12, 3));
+    const scrubbed = fmt(daysBefore(40)).slice(0, 10);
     const gamma = fmt(daysBefore(50));
     assert.equal(
       table,
       [
-        'DRIVE  LAST SUCCESS      AGE      OVERDUE  PRESENT  LAST RESULT',
-        `alpha  ${alpha}  12 days  no       yes      success`,
-        'beta   never             -        yes      no       failed at mount: /mnt/offsite/beta is not a mount point',
-        `gamma  ${gamma}  50 days  yes      no       failed at sync: No space left on device`,
-        'delta  never             -        yes      no       never run',
+        'DRIVE  LAST SUCCESS      AGE      OVERDUE  PRESENT  SCRUB                       LAST RESULT',
+        `alpha  ${alpha}  12 days  no       yes      37% (last full ${scrubbed})  success`,
+        'beta   never             -        yes      no       -                           failed at mount: /mnt/offsite/beta is not a mount point',
+        `gamma  ${gamma}  50 days  yes      no       0% (no full pass yet)       failed at sync: No space left on device`,
+        'delta  never             -        yes      no       -                           never run',
         '',
         'A drive is overdue 35 days after its last success. Overdue now: beta, gamma, delta.',
         '',
@@ -107,18 +122,19 @@ describe('offsite status', () => {
     assert.equal(report.overdue_after_days, 35);
     assert.deepEqual(
       report.drives.map(
-        (d: { name: string; overdue: boolean; age_days: number | null; present: boolean }) => [
-          d.name,
-          d.overdue,
-          d.age_days,
-          d.present,
-        ],
+        (d: {
+          name: string;
+          overdue: boolean;
+          age_days: number | null;
+          present: boolean;
+          scrub_progress: number | null;
+        }) => [d.name, d.overdue, d.age_days, d.present, d.scrub_progress],
       ),
       [
-        ['alpha', false, 12.1, true],
-        ['beta', true, null, false],
-        ['gamma', true, 50, false],
-        ['delta', true, null, false],
+        ['alpha', false, 12.1, true, 37.5],
+        ['beta', true, null, false, null],
+        ['gamma', true, 50, false, 0],
+        ['delta', true, null, false, null],
       ],
     );
     for (const d of report.drives)
@@ -136,7 +152,7 @@ describe('offsite status', () => {
     assert.equal(table.status, 0, table.stderr);
     assert.match(
       table.stdout,
-      /^DRIVE +LAST SUCCESS +AGE +OVERDUE +PRESENT +LAST RESULT\nalpha +\S+ \S+ +12 days +no +yes +success\n/,
+      /^DRIVE +LAST SUCCESS +AGE +OVERDUE +PRESENT +SCRUB +LAST RESULT\nalpha +\S+ \S+ +12 days +no +yes +37% \(last full \S+\) +success\n/,
     );
     const json = cli(['status', '--json', '--config', file]);
     assert.equal(json.status, 0, json.stderr);

@@ -88,8 +88,18 @@ function publishedPayloads(): Map<string, Record<string, unknown>[]> {
   ];
   const never = emptyRecord('alpha');
   const done = recordAfterRun(never, { ...end, result: 'success', freeBytes: 12, sizeBytes: 100 });
+  const scrubbed = {
+    ...done,
+    scrub: {
+      next: { path: 'data/0/17', offset: 4096 },
+      position_bytes: 1234,
+      copy_bytes: 5000,
+      pass_started: '2026-11-01T10:00:00+01:00',
+      last_full_pass: '2026-11-01T10:00:00+01:00',
+    },
+  };
   const drives = (name: string) =>
-    [never, done].flatMap((r) =>
+    [never, done, scrubbed].flatMap((r) =>
       [true, false].map(
         (present) => driveState({ ...r, name }, config, now, present) as Record<string, unknown>,
       ),
@@ -194,6 +204,8 @@ describe('Home Assistant discovery', () => {
       expect(`${d}_plugged_in`, 'binary_sensor', 'plug');
       expect(`${d}_overdue`, 'binary_sensor', 'problem');
       expect(`${d}_free_space`, 'sensor', 'data_size');
+      expect(`${d}_last_full_scrub`, 'sensor', 'timestamp');
+      assert.equal(byId.get(`${d}_scrub_progress`)?.unit_of_measurement, '%');
     }
   });
 
