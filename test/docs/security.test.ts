@@ -130,9 +130,9 @@ describe('docs/security.md: closing the broker', () => {
     writeFileSync(secret, `${PASSWORDS.offsite}\n`, { mode: 0o600 });
     const config = parseConfig({
       node_id: 'nas',
-      state_dir: dir,
-      source: { path: dir },
-      drives: [{ name: 'alpha', directory: dir }],
+      state_dir: join(dir, 'state'),
+      source: { path: join(dir, 'source') },
+      drives: [{ name: 'alpha', directory: join(dir, 'alpha') }],
       mqtt: { ...yaml.mqtt, url, password_file: secret },
     });
     const log = memoryLog();
