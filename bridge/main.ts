@@ -32,7 +32,7 @@ async function mainHelp(): Promise<string> {
     '  -h, --help          help for a command: offsite help <command> (or <command> --help)',
     '',
     'Exit codes: 0 success, 1 backup failed, 2 usage or configuration error,',
-    '75 the drive vanished before anything started.',
+    '75 the drive was not plugged in (nothing was started).',
     '',
   ].join('\n');
 }

@@ -128,6 +128,9 @@ export function backupTemplate(config: Config, p: InstallPaths): string {
         ['Type', 'oneshot'],
         ['Environment', environment('OFFSITE_CONFIG', p.config)],
         ['ExecStart', offsite(p, 'run', INSTANCE)],
+        // 75: the drive was not plugged in (or another run of it is going): nothing was started, so
+        // nothing failed, and OnFailure= must not report it as a failure
+        ['SuccessExitStatus', '75'],
         // runs after every ExecStart, failed or not: no stale mount or mapping survives a pulled drive
         ['ExecStopPost', offsite(p, 'cleanup', INSTANCE)],
         ['TimeoutStartSec', '1d'],

@@ -9,7 +9,7 @@ export const EXIT = {
   ok: 0,
   failed: 1,
   usage: 2,
-  /** EX_TEMPFAIL: the drive vanished before anything started */
+  /** EX_TEMPFAIL: the drive was not plugged in, or another run of it was going: nothing was started */
   tempfail: 75,
 } as const;
 

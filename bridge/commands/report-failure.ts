@@ -82,6 +82,8 @@ export function failureReason(drive: string, m: MonitorInfo, step: string | null
 export interface ReportOutcome {
   what: /** nothing to do: this failure was reported already */
     | 'already-reported'
+    /** nothing to do: the run exited 75, the drive was not plugged in (not a failure) */
+    | 'not-a-failure'
     /** the run recorded the failure but its mail did not go out: mailed now */
     | 'mailed-recorded'
     /** the run could not report it (crash, kill, timeout, dependency): recorded, published, mailed */
@@ -153,6 +155,11 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
   const journal = deps.journal ?? journalLines;
   const logLines = m.invocationId ? await journal(m.invocationId) : [];
 
+  if (m.exitCode === 'exited' && m.exitStatus === '75') {
+    // SuccessExitStatus=75 keeps OnFailure= from running for it; units written before that did not
+    log.info(`${driveName}: the run exited 75 (the drive was not plugged in): nothing to report`);
+    return { what: 'not-a-failure', delivery: null };
+  }
   if (isReported(record, m.invocationId)) {
     log.info(
       `${driveName}: the failure of invocation ${m.invocationId} was reported already; nothing more to do`,

@@ -1,7 +1,38 @@
-import { findDrive, loadConfig } from '../config.js';
+import { type Config, type Drive, findDrive, loadConfig } from '../config.js';
+import { Ledger } from '../ledger.js';
+import type { Logger } from '../log.js';
+import { latestSuccess, statusMessage, topicsFor } from '../mqtt/messages.js';
+import { publishOnce, readRetained } from '../mqtt/oneshot.js';
+import { decode, isoNow, statusSchema } from '../protocol.js';
 import { reportersFor } from '../run/reporters.js';
-import { DriveBusyError, runDrive } from '../run/run-drive.js';
+import { DriveAbsentError, DriveBusyError, runDrive } from '../run/run-drive.js';
 import { type Command, UsageError } from './command.js';
+
+/**
+ * A drive that is not plugged in is not a failure: the status says `idle` and
+ * why (Home Assistant shows it; the LED keeps what it showed), and nothing
+ * else changes. The status topic is shared by all drives, so another drive's
+ * run in progress is left alone.
+ */
+async function sayAbsent(config: Config, drive: Drive, message: string, log: Logger): Promise<void> {
+  const t = topicsFor(config);
+  const raw = await readRetained(config.mqtt, t.status, { log, role: 'run' });
+  const now = raw ? decode(statusSchema, raw) : null;
+  if (now?.ok && now.value.state === 'running' && now.value.drive !== drive.name) return;
+  const ledger = new Ledger(config.state_dir);
+  const idle = statusSchema.parse({
+    state: 'idle',
+    drive: drive.name,
+    step: null,
+    progress: null,
+    bytes: null,
+    eta: null,
+    message,
+    last_success: latestSuccess(config.drives.map((d) => ledger.drive(d.name))),
+    updated: isoNow(),
+  });
+  await publishOnce(config.mqtt, [statusMessage(config, idle)], { log, role: 'run' });
+}
 
 export const runCommand: Command = {
   name: 'run',
@@ -10,8 +41,8 @@ export const runCommand: Command = {
   help: `
 Runs the whole flow for one registered drive, one step at a time:
 
-  identify  the drive is registered, plugged in, and a stale mount or mapping
-            from an earlier run is cleared
+  identify  the drive is plugged in and is the one it claims to be, and a
+            stale mount or mapping from an earlier run is cleared
   unlock    systemd-cryptsetup@<mapper>.service opens it with its key file
   mount     its filesystem is mounted read-only, its marker must name this
             drive and hold this NAS's enrolment token (no drive is enrolled
@@ -33,8 +64,13 @@ systemd runs this as offsite-backup@<drive>.service when the drive is plugged
 in. Run it by hand to test a drive: progress is a bar on a terminal, plain
 lines otherwise.
 
+A drive that is not plugged in is not a failure: nothing is started, no
+event or mail goes out, the ledger and the LED stay as they were, and the
+MQTT status says "idle" with a message naming the drive. Exit code 75.
+
 Exit codes: 0 done (safe to remove), 1 failed, 2 usage or configuration error,
-75 the drive was not plugged in (nothing was started).
+75 the drive was not plugged in, or another run of it is in progress (nothing
+was started).
 
 Example:
   offsite run alpha
@@ -57,6 +93,11 @@ Example:
       });
       return outcome.exitCode;
     } catch (e) {
+      if (e instanceof DriveAbsentError) {
+        ctx.log.warn(e.message);
+        await sayAbsent(config, drive, e.message, ctx.log);
+        return e.exitCode;
+      }
       if (!(e instanceof DriveBusyError)) throw e;
       ctx.log.warn(e.message);
       return e.exitCode;

@@ -12,6 +12,7 @@ import type { Config, Drive } from '../config.js';
 import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
+import { isPresent } from '../presence.js';
 import { stepsFor } from '../steps/index.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
@@ -50,7 +51,25 @@ export class DriveBusyError extends Error {
   readonly exitCode = EXIT.tempfail;
 }
 
+/**
+ * The drive is not plugged in: not a failure, nothing was started (no event,
+ * no ledger entry, no mail, the LED as it was). EX_TEMPFAIL.
+ */
+export class DriveAbsentError extends Error {
+  override name = 'DriveAbsentError';
+  readonly exitCode = EXIT.tempfail;
+}
+
+function absentMessage(drive: Drive): string {
+  const where =
+    drive.kind === 'directory'
+      ? `its directory ${drive.directory} does not exist`
+      : `no device with UUID ${drive.kind === 'luks' ? drive.luksUuid : drive.uuid}`;
+  return `drive "${drive.name}" is not plugged in (${where}): nothing was started`;
+}
+
 export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Promise<RunEnded> {
+  if (!(await isPresent(drive))) throw new DriveAbsentError(absentMessage(drive));
   let taken: ReturnType<typeof tryLock>;
   try {
     taken = tryLock(driveLockFile(config.state_dir, drive.name), `offsite run ${drive.name}`);

@@ -1,13 +1,16 @@
 import { existsSync, statSync } from 'node:fs';
-import { EXIT } from '../commands/command.js';
 import { deviceByUuid, mapperPath, mountAt, probeType } from '../mounts.js';
 import { checkEnrolled } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';
 import { closeMapping, foreignMount, foreignMountMessage, unmountDrive } from './teardown.js';
 
-/** The drive was not there to begin with: EX_TEMPFAIL, nothing was started. */
+/**
+ * Gone by the time it is identified. A drive that was never plugged in does
+ * not get here (runDrive refuses it before anything starts, exit 75): this
+ * one was there a moment ago, and its run fails like any other.
+ */
 function absent(message: string): StepError {
-  return new StepError(message, { exitCode: EXIT.tempfail });
+  return new StepError(`${message}: it went away before it could be identified`);
 }
 
 /**
@@ -40,7 +43,7 @@ export const identify: Step = {
     const { drive } = ctx;
     if (drive.kind === 'directory') {
       if (!existsSync(drive.directory) || !statSync(drive.directory).isDirectory())
-        throw absent(`the directory ${drive.directory} of drive "${drive.name}" does not exist`);
+        throw absent(`the directory ${drive.directory} of drive "${drive.name}" is gone`);
       checkEnrolled(drive.directory, ctx.config.state_dir, drive.name);
       ctx.facts.target = drive.directory;
       return `${drive.directory} is there and is drive ${drive.name}`;

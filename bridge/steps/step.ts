@@ -52,8 +52,9 @@ export interface Step {
 }
 
 /**
- * A failure with a user-facing reason. `exitCode` 75 marks a drive that was
- * gone before anything started (EX_TEMPFAIL); anything else fails the run.
+ * A failure with a user-facing reason; the run exits with `exitCode` (1
+ * unless said otherwise). A drive that is not plugged in never gets this far:
+ * runDrive refuses it before anything starts (DriveAbsentError, exit 75).
  */
 export class StepError extends Error {
   override name = 'StepError';

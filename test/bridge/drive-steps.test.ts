@@ -23,7 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../bridge/config.js';
 import { silentLogger } from '../../bridge/log.js';
 import { deviceByUuid, mountAt } from '../../bridge/mounts.js';
-import { runDrive } from '../../bridge/run/run-drive.js';
+import { DriveAbsentError, runDrive } from '../../bridge/run/run-drive.js';
 import { identify } from '../../bridge/steps/identify.js';
 import { MARKER_FILE, readToken } from '../../bridge/steps/marker.js';
 import { mount } from '../../bridge/steps/mount.js';
@@ -225,14 +225,14 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
         { name: 'gone', uuid: '00000000-1111-2222-3333-444444444444', mount_point: join(base, 'gone') },
       ],
     });
-    const r = await runDrive(c, c.drives[0]!, {
-      log: silentLogger(),
-      out,
-      steps: [identify, mount, unmount],
-    });
-    assert.equal(r.exitCode, 75);
-    assert.equal(r.step, 'identify');
-    assert.match(r.message, /not plugged in/);
+    await assert.rejects(
+      runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] }),
+      (e: Error) =>
+        e instanceof DriveAbsentError &&
+        e.exitCode === 75 &&
+        e.message ===
+          'drive "gone" is not plugged in (no device with UUID 00000000-1111-2222-3333-444444444444): nothing was started',
+    );
     assert.equal(existsSync(join(base, 'gone')), false);
   });
 

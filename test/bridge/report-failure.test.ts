@@ -318,6 +318,22 @@ describe('offsite report-failure', () => {
     );
   });
 
+  it('a run that exited 75 (the drive was not plugged in) is nothing to report, from units written before SuccessExitStatus=75', async () => {
+    const { ledger, report } = await setup();
+    const before = ledger.drive('alpha');
+    const mails = smtp.mails.length;
+    const outcome = await report({
+      MONITOR_SERVICE_RESULT: 'exit-code',
+      MONITOR_EXIT_CODE: 'exited',
+      MONITOR_EXIT_STATUS: '75',
+      MONITOR_INVOCATION_ID: 'inv-absent-1',
+      MONITOR_UNIT: 'offsite-backup@alpha.service',
+    });
+    assert.deepEqual(outcome, { what: 'not-a-failure', delivery: null });
+    assert.deepEqual(ledger.drive('alpha'), before);
+    assert.equal(smtp.mails.length, mails);
+  });
+
   it("reads systemd's words into one reason", () => {
     const m = monitorInfo({
       MONITOR_SERVICE_RESULT: 'core-dump',

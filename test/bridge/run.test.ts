@@ -238,10 +238,33 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
     assert.equal(forced.code, 0, forced.stderr);
   });
 
-  it('a drive that is not plugged in exits 75 and says so', async () => {
-    const ran = await offsite(['run', 'gone', '--config', writeConfig('gone')]);
-    assert.equal(ran.code, 75);
-    assert.match(ran.stderr, /not plugged in/);
+  it('a drive that is not plugged in is no failure: exit 75, status idle naming it, no event, no mail, the ledger as it was', async () => {
+    const file = writeConfig('gone');
+    const ledgerFile = join(dir, 'state', 'ledger.json');
+    const ledgerBefore = existsSync(ledgerFile) ? readFileSync(ledgerFile, 'utf8') : null;
+    const mails = smtp.mails.length;
+    const watch = await recorder(broker.url, [t.status, t.event]);
+    const ran = await offsite(['run', 'gone', '--config', file]);
+    const status = await watch.waitFor((m) => !m.retain && m.topic === t.status);
+    await watch.close();
+
+    assert.equal(ran.code, 75, ran.stderr);
+    const said =
+      'drive "gone" is not plugged in (no device with UUID 00000000-1111-2222-3333-444444444444): nothing was started';
+    assert.match(ran.stderr, new RegExp(said.replace(/[()]/g, '\\$&')));
+    const idle = status.json() as Record<string, unknown>;
+    assert.deepEqual([idle.state, idle.drive, idle.step, idle.message], ['idle', 'gone', null, said]);
+    assert.deepEqual(
+      watch.messages.filter((m) => !m.retain && m.topic === t.event),
+      [],
+      'no started or failed event',
+    );
+    assert.equal(smtp.mails.length, mails, 'no mail');
+    assert.equal(
+      existsSync(ledgerFile) ? readFileSync(ledgerFile, 'utf8') : null,
+      ledgerBefore,
+      'the ledger as it was',
+    );
   });
 
   it('a full target fails at sync with "target full", the previous copy intact', async () => {

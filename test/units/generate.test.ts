@@ -219,6 +219,13 @@ describe('generated units', () => {
     assert.equal(relative(UNIT_DIR, dirname(wants[0]!.path)), `${dev.stdout.trim()}.wants`);
   });
 
+  it('exit 75 (the drive was not plugged in) is no failure to systemd: OnFailure= does not run for it', () => {
+    const root = materialize(plan(config(), paths));
+    const backup = readFileSync(join(root, UNIT_DIR, BACKUP_TEMPLATE), 'utf8');
+    assert.match(backup, /^OnFailure=offsite-failure@%i\.service$/m);
+    assert.match(backup, /^SuccessExitStatus=75$/m);
+  });
+
   it('secrets go in as credentials, never in the unit text', () => {
     const root = materialize(plan(config(), paths));
     const backup = readFileSync(join(root, UNIT_DIR, BACKUP_TEMPLATE), 'utf8');
