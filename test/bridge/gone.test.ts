@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runSteps } from '../../bridge/run/runner.js';
 import { asDriveGone, errnoOf } from '../../bridge/steps/gone.js';
-import { identify } from '../../bridge/steps/identify.js';
 import type { Step } from '../../bridge/steps/step.js';
 import { sync } from '../../bridge/steps/sync.js';
 import { verify } from '../../bridge/steps/verify.js';
@@ -54,7 +53,7 @@ describe('a drive that went away', () => {
       run: async () => rmSync(target, { recursive: true, force: true }),
     };
     const { ctx } = testRun(raw);
-    const outcome = await runSteps([identify, sync, pull, verify], ctx);
+    const outcome = await runSteps([sync, pull, verify], ctx);
     assert.equal(outcome.result, 'failed');
     assert.equal(outcome.step, 'verify');
     assert.equal(
