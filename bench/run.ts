@@ -5,7 +5,15 @@
  */
 import { spawnSync } from 'node:child_process';
 
-const BENCHES = ['offsite-run', 'run-memory', 'run-overhead', 'mqtt-messages', 'led-latency', 'led-memory'];
+const BENCHES = [
+  'offsite-run',
+  'run-memory',
+  'run-overhead',
+  'mqtt-messages',
+  'led-latency',
+  'led-memory',
+  'led-flood',
+];
 
 const only = process.argv.slice(2);
 const chosen = only.length ? BENCHES.filter((b) => only.includes(b)) : BENCHES;

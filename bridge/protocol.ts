@@ -135,11 +135,14 @@ export function idleStatus(): Status {
   });
 }
 
+/** The largest payload anyone reads (the bridge's are a few hundred bytes); larger ones are dropped unread. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
 /** Parse an MQTT payload (a Buffer) as JSON and validate it; never throws. */
 export function decode<T>(
   schema: z.ZodType<T>,
   payload: Buffer | string,
-  maxBytes = 64 * 1024,
+  maxBytes = MAX_PAYLOAD_BYTES,
 ): { ok: true; value: T } | { ok: false; error: string } {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (size > maxBytes) return { ok: false, error: `payload of ${size} bytes exceeds ${maxBytes}` };

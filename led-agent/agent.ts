@@ -8,18 +8,26 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { type Config, ConfigError, type MqttConfig, readSecret } from '../bridge/config.js';
 import { type Logger, silentLogger } from '../bridge/log.js';
-import { AVAILABILITY, decode, driveSchema, statusSchema, type Topics, topics } from '../bridge/protocol.js';
+import { connectGuardedAsync, type DroppedPacket } from '../bridge/mqtt/packet-guard.js';
+import {
+  AVAILABILITY,
+  decode,
+  driveSchema,
+  MAX_PAYLOAD_BYTES,
+  statusSchema,
+  type Topics,
+  topics,
+} from '../bridge/protocol.js';
 import { BadPayloadLog } from './bad-payloads.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
 import type { Driver } from './drivers/driver.js';
 import { arbitrate, type Light, type NodeView, OFF, sameLight } from './light.js';
 import { PatternPlayer } from './player.js';
 
-/** Payloads above this are refused before parsing (the bridge's are a few hundred bytes). */
-export const MAX_PAYLOAD_BYTES = 64 * 1024;
+export { MAX_PAYLOAD_BYTES };
 
 export interface LedAgentOptions {
   config: Config;
@@ -224,6 +232,15 @@ export class LedAgent {
     return null;
   }
 
+  /** A payload over MAX_PAYLOAD_BYTES, read past on the wire (bridge/mqtt/packet-guard.ts): never in memory. */
+  #dropped(packet: DroppedPacket): void {
+    this.stats.received += 1;
+    this.#ignore(
+      packet.topic,
+      `a payload of ${packet.bytes} bytes exceeds ${MAX_PAYLOAD_BYTES}: dropped unread`,
+    );
+  }
+
   #ignore(topic: string, reason: string): void {
     this.stats.ignored += 1;
     this.#bad.report(topic, reason);
@@ -247,6 +264,8 @@ export class LedAgent {
       reconnectPeriod: 0,
       connectTimeout: 10_000,
       keepalive: 30,
+      // mqtt.js would otherwise make 65,536 two-byte Buffers for packet ids: 6 MiB for nothing
+      writeCache: false,
       will: {
         topic: this.#own.ledAvailability,
         payload: Buffer.from(AVAILABILITY.offline),
@@ -265,7 +284,10 @@ export class LedAgent {
     if (this.#stopping) return;
     let client: MqttClient;
     try {
-      client = await mqtt.connectAsync(this.#mqtt.url, this.#clientOptions(), false);
+      client = await connectGuardedAsync(this.#mqtt.url, this.#clientOptions(), {
+        maxPayloadBytes: MAX_PAYLOAD_BYTES,
+        onDropped: (packet) => this.#dropped(packet),
+      });
     } catch (e) {
       return this.#lost(`cannot connect to ${this.#mqtt.url}: ${e instanceof Error ? e.message : e}`);
     }

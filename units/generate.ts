@@ -213,6 +213,15 @@ export function checkTimer(p: InstallPaths): string {
 /** V8 flags for the LED agent's Node.js (measured in bench/led-memory.ts) */
 export const LED_NODE_FLAGS = ['--lite-mode', '--max-semi-space-size=1'];
 
+/**
+ * The LED agent's memory cap. Measured (docs/benchmarks.md, LED agent): ~55 MiB
+ * idle, 87–91 MiB at its peak while reading past a 50 or 200 MB payload
+ * (bench/led-flood.ts). A cap near twice that peak never touches normal work;
+ * a leak or an attack that gets past the packet guard ends in an OOM kill and a
+ * restart (Restart=on-failure) instead of the NAS swapping.
+ */
+export const LED_MEMORY_MAX = '160M';
+
 export function ledService(config: Config, p: InstallPaths): string {
   const led = config.led;
   const sysfs = led.driver === 'sysfs' && led.path ? led.path : null;
@@ -239,6 +248,7 @@ export function ledService(config: Config, p: InstallPaths): string {
         ['ExecStart', commandLine([p.node, ...LED_NODE_FLAGS, ledCli(p)])],
         ['Restart', 'on-failure'],
         ['RestartSec', '5s'],
+        ['MemoryMax', LED_MEMORY_MAX],
         ['SyslogIdentifier', 'offsite-led'],
         ...loadCredentials(credentials(config, 'mqtt')),
         ['DynamicUser', 'yes'],

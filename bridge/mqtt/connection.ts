@@ -34,6 +34,8 @@ export function clientOptions(cfg: MqttConfig, s: ConnectionSettings): IClientOp
     keepalive: 30,
     // subscriptions are renewed by MqttLink on every connect
     resubscribe: false,
+    // mqtt.js would otherwise make 65,536 two-byte Buffers for packet ids: 6 MiB for nothing
+    writeCache: false,
   };
   if (cfg.username) opts.username = cfg.username;
   if (cfg.password_file) {

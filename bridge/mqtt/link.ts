@@ -7,10 +7,12 @@
  * stop() gives the final state a bounded time to get out, then gives up with
  * one log line: the next run republishes everything retained.
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import { MAX_PAYLOAD_BYTES } from '../protocol.js';
 import { clientOptions, type FailureKind, failureKind, failureText } from './connection.js';
+import { connectGuarded, type DroppedPacket } from './packet-guard.js';
 
 export interface Outgoing {
   topic: string;
@@ -52,6 +54,7 @@ export class MqttLink {
   private everConnected = false;
   private stopped = false;
   private silenceTimer: NodeJS.Timeout | undefined;
+  private dropped = 0;
 
   constructor(opts: LinkOptions) {
     this.opts = opts;
@@ -70,7 +73,7 @@ export class MqttLink {
     const cfg = this.opts.config;
     if (!cfg?.enabled || this.client || this.stopped) return;
     const connectTimeoutMs = this.opts.connectTimeoutMs ?? 3000;
-    let options: mqtt.IClientOptions;
+    let options: IClientOptions;
     try {
       options = clientOptions(cfg, {
         role: this.opts.role,
@@ -82,7 +85,10 @@ export class MqttLink {
       this.giveUp('config', (e as Error).message);
       return;
     }
-    const client = mqtt.connect(cfg.url, options);
+    const client = connectGuarded(cfg.url, options, {
+      maxPayloadBytes: MAX_PAYLOAD_BYTES,
+      onDropped: (packet) => this.onDropped(packet),
+    });
     this.client = client;
     client.on('connect', () => this.onConnect());
     client.on('error', (e) => this.onError(e));
@@ -211,6 +217,14 @@ export class MqttLink {
     const topicsToWatch = [...this.handlers.keys()];
     if (topicsToWatch.length) void client.subscribeAsync(topicsToWatch, { qos: 1 }).catch(() => {});
     for (const q of this.queue.splice(0)) void this.send(q.msg).then(q.settle);
+  }
+
+  /** A payload too large to read: the first is a warning, the rest only count (anyone may publish). */
+  private onDropped(packet: DroppedPacket): void {
+    this.dropped += 1;
+    const line = `mqtt: dropped a payload of ${packet.bytes} bytes on ${JSON.stringify(packet.topic.slice(0, 200))} unread (over ${MAX_PAYLOAD_BYTES})`;
+    if (this.dropped === 1) this.opts.log.warn(`${line}; further ones are logged with --verbose only`);
+    else this.opts.log.debug(`${line} (${this.dropped} so far)`);
   }
 
   private onError(e: Error): void {

@@ -194,6 +194,37 @@ describe('Home Assistant discovery kept whole', () => {
     }
   });
 
+  it('drops an oversized birth message unread, with one warning, and answers the next real one', async () => {
+    const fx = fixture({ url: broker.url, base_topic: 'huge', discovery_prefix: 'ha_huge' });
+    const discovery = discoveryTopicFor(fx.config);
+    const rec = await recorder(broker.url, [discovery]);
+    const log = memoryLog();
+    const keeper = new DiscoveryKeeper({
+      config: fx.config,
+      log,
+      jitterMs: 0,
+      quietMs: 0,
+      present: () => true,
+    });
+    await keeper.start();
+    try {
+      await rec.waitFor((m) => m.topic === discovery);
+      const ha = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+      const huge = Buffer.from(`online${' '.repeat(2 * 1024 * 1024)}`);
+      for (let i = 0; i < 3; i++)
+        await ha.publishAsync(homeAssistantStatusTopic('ha_huge'), huge, { qos: 1 });
+      await ha.publishAsync(homeAssistantStatusTopic('ha_huge'), 'online', { qos: 1 });
+      await ha.endAsync();
+      await until(() => log.count('came online') === 1);
+      assert.equal(log.count(/warn.*dropped a payload of 2097158 bytes on "ha_huge\/status" unread/), 1);
+      assert.equal(log.count('dropped a payload'), 3, 'the other two only with --verbose');
+    } finally {
+      await keeper.stop();
+      await rec.close();
+      fx.cleanup();
+    }
+  });
+
   it("believes a drive's plug state only from a payload that names that drive", async () => {
     const fx = fixture({ url: broker.url, base_topic: 'forged', discovery_prefix: 'ha_forged' });
     const config = parseConfig({

@@ -19,6 +19,7 @@ import {
   BACKUP_TEMPLATE,
   CRYPTTAB,
   FSTAB,
+  LED_MEMORY_MAX,
   LED_SERVICE,
   type Plan,
   plan,
@@ -253,6 +254,17 @@ describe('generated units', () => {
       assert.ok(score <= 2.0, `exposure ${score} for ${led.driver}`);
       assert.match(r.stdout, /✓ User=\/DynamicUser=/);
     }
+  });
+
+  it('the LED agent has a memory cap (MemoryMax=) that systemd reads, with room over its measured peak', () => {
+    const root = materialize(plan(config(), paths));
+    const file = join(root, UNIT_DIR, LED_SERVICE);
+    assert.match(readFileSync(file, 'utf8'), new RegExp(`^MemoryMax=${LED_MEMORY_MAX}$`, 'm'));
+    // a key systemd does not know, or a value it cannot parse, is a warning of verify
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', file], { encoding: 'utf8' });
+    assert.doesNotMatch(r.stderr, /MemoryMax|Unknown key|memory limit/i);
+    // 91 MiB: the highest peak measured, reading past a 200 MB payload (docs/benchmarks.md)
+    assert.ok(Number.parseInt(LED_MEMORY_MAX, 10) >= 1.5 * 91);
   });
 
   it("the LED agent's dynamic user is named, and not like a group install creates (systemd would refuse: 217/USER)", () => {
