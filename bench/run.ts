@@ -9,6 +9,7 @@ const BENCHES = [
   'offsite-run',
   'run-memory',
   'run-overhead',
+  'broker-down',
   'mqtt-messages',
   'led-latency',
   'led-memory',

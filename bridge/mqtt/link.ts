@@ -5,7 +5,10 @@
  * so a broker away during a sync does not collect thousands of progress
  * messages) plus a few events; when it comes back it sends them in order.
  * stop() gives the final state a bounded time to get out, then gives up with
- * one log line: the next run republishes everything retained.
+ * one log line: the next run republishes everything retained. A broker that
+ * is not connected at stop() gets `lastChanceMs` (default 1 s) of fresh
+ * connection attempts, not the whole flush time: a stopped broker costs a run
+ * at most that, plus the first attempt's wait at start (docs/mqtt.md).
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
@@ -32,7 +35,12 @@ export interface LinkOptions {
   reconnectMs?: number;
   /** events (not retained) kept while disconnected; older ones are dropped first (default 20) */
   maxQueuedEvents?: number;
+  /** how long stop() keeps trying a broker that is not connected (default 1 s) */
+  lastChanceMs?: number;
 }
+
+/** between two connection attempts in stop()'s last chance */
+const LAST_CHANCE_RETRY_MS = 250;
 
 interface Queued {
   msg: Outgoing;
@@ -52,6 +60,8 @@ export class MqttLink {
   private hopeless: string | null = null;
   private lastFailure: string | null = null;
   private everConnected = false;
+  /** a connection attempt is under way (from mqtt.js's connect or reconnect until connect or close) */
+  private attempting = false;
   private stopped = false;
   private silenceTimer: NodeJS.Timeout | undefined;
   private dropped = 0;
@@ -90,6 +100,13 @@ export class MqttLink {
       onDropped: (packet) => this.onDropped(packet),
     });
     this.client = client;
+    this.attempting = true;
+    client.on('reconnect', () => {
+      this.attempting = true;
+    });
+    client.on('close', () => {
+      this.attempting = false;
+    });
     client.on('connect', () => this.onConnect());
     client.on('error', (e) => this.onError(e));
     client.on('message', (topic, payload, packet) => {
@@ -172,7 +189,13 @@ export class MqttLink {
   async stop(flushMs = 5000): Promise<boolean> {
     if (this.stopped) return true;
     const pending = this.queue.length + this.inFlight.size;
-    const delivered = this.client ? await this.flush(flushMs) : pending === 0;
+    if (this.client && pending && !this.connected) await this.lastChance();
+    const left = () => this.queue.length + this.inFlight.size;
+    const delivered = !this.client
+      ? pending === 0
+      : this.connected
+        ? await this.flush(flushMs)
+        : left() === 0;
     this.stopped = true;
     clearTimeout(this.silenceTimer);
     if (!delivered && this.enabled) {
@@ -184,13 +207,31 @@ export class MqttLink {
     this.client = null;
     if (client) {
       // a clean disconnect when all went out; otherwise drop the socket, the broker is not listening
-      await Promise.race([
-        client.endAsync(!delivered).catch(() => {}),
-        new Promise((r) => setTimeout(r, 1000).unref()),
-      ]);
+      if (delivered && client.connected)
+        await Promise.race([
+          client.endAsync().catch(() => {}),
+          new Promise((r) => setTimeout(r, 1000).unref()),
+        ]);
       client.end(true);
     }
     return delivered;
+  }
+
+  /**
+   * The broker is not there at the end: try again now and every 250 ms, for
+   * `lastChanceMs` at most (it may be restarting), instead of waiting for
+   * mqtt.js's next scheduled attempt. Resolves once connected or out of time.
+   */
+  private async lastChance(): Promise<void> {
+    const until = Date.now() + (this.opts.lastChanceMs ?? 1000);
+    let retryAt = 0;
+    while (!this.connected && !this.hopeless && this.client && Date.now() < until) {
+      if (!this.attempting && Date.now() >= retryAt) {
+        retryAt = Date.now() + LAST_CHANCE_RETRY_MS;
+        this.client.reconnect();
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   private send(msg: Outgoing): Promise<boolean> {

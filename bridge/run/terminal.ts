@@ -49,11 +49,11 @@ export function attachTerminal(
       p.etaSeconds !== null ? `, ${formatDuration(p.etaSeconds)} left` : ''
     }`;
     if (tty) {
-      out.write(`\r\x1b[2K${p.drive}: sync ${progressBar(p.percent)} ${text}`);
+      out.write(`\r\x1b[2K${p.drive}: ${p.step} ${progressBar(p.percent)} ${text}`);
       barShown = true;
     } else if (now() - lastLine >= 10_000 || p.percent >= 100) {
       lastLine = now();
-      log.info(`${p.drive}: sync ${text}`);
+      log.info(`${p.drive}: ${p.step} ${text}`);
     }
   });
   bus.on('step:start', () => clearBar());

@@ -5,19 +5,26 @@
  * final state out when the broker comes back in time.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
+import { parseConfig } from '../../bridge/config.js';
+import { Ledger } from '../../bridge/ledger.js';
 import { MqttLink } from '../../bridge/mqtt/link.js';
 import { MqttReporter } from '../../bridge/mqtt/publisher.js';
 import { statusSchema, topics } from '../../bridge/protocol.js';
 import { Bus } from '../../bridge/run/bus.js';
 import type { RunEvents } from '../../bridge/run/events.js';
+import { reportersFor } from '../../bridge/run/reporters.js';
+import { runDrive } from '../../bridge/run/run-drive.js';
+import { enrolDrive } from '../../units/prepare/enrol.js';
 import { freePort } from '../helpers/broker.js';
+import { awkwardTree, diffTrees, tempDir } from '../helpers/trees.js';
 import { fixture, memoryLog, spawnMosquitto } from './mqtt-helpers.js';
 
 const T = topics('offsite', 'nas');
+const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 
 /** a whole run on the bus: start, steps, 500 progress events, success */
 function driveRun(bus: Bus<RunEvents>, runId: string): void {
@@ -87,6 +94,19 @@ describe('MQTT when the broker is away', () => {
     fx.cleanup();
   });
 
+  it('stop() gives a broker that is not there a last chance, not the whole flush time (an hour here)', async () => {
+    const port = await freePort();
+    const fx = fixture({ url: `mqtt://127.0.0.1:${port}` });
+    const log = memoryLog();
+    const link = new MqttLink({ config: fx.config.mqtt, log, role: 'run' });
+    link.start();
+    const sent = link.publish({ topic: T.status, payload: '{}', retain: true });
+    assert.equal(await link.stop(3_600_000), false);
+    assert.equal(await sent, false);
+    assert.equal(log.count('status could not be published'), 1, log.lines.join('\n'));
+    fx.cleanup();
+  });
+
   it('while the broker is away only the latest message per retained topic waits; events wait too', async () => {
     const port = await freePort();
     const fx = fixture({ url: `mqtt://127.0.0.1:${port}` });
@@ -115,7 +135,14 @@ describe('MQTT when the broker is away', () => {
     const port = await freePort();
     const fx = fixture({ url: `mqtt://127.0.0.1:${port}` });
     const log = memoryLog();
-    const link = new MqttLink({ config: fx.config.mqtt, log, role: 'run', reconnectMs: 50 });
+    // a last chance far longer than the default second, so that the broker's start-up always fits in it
+    const link = new MqttLink({
+      config: fx.config.mqtt,
+      log,
+      role: 'run',
+      reconnectMs: 50,
+      lastChanceMs: 30_000,
+    });
     const reporter = new MqttReporter({ config: fx.config, log, link, flushMs: 10_000, present: () => true });
     const bus = new Bus<RunEvents>();
     reporter.attach(bus);
@@ -131,6 +158,46 @@ describe('MQTT when the broker is away', () => {
     assert.equal(log.count('connected to'), 1, log.lines.join('\n'));
     await broker.stop();
     fx.cleanup();
+  });
+
+  it('a whole run with no broker listening ends as the same run with one: result, exit code, ledger, copy', async () => {
+    const broker = await spawnMosquitto(await freePort());
+    const down = `mqtt://127.0.0.1:${await freePort()}`;
+    const ends = [];
+    for (const url of [broker.url, down]) {
+      const dir = tempDir('offsite-nobroker-');
+      const source = join(dir, 'source');
+      const target = join(dir, 'drive');
+      awkwardTree(source);
+      mkdirSync(target);
+      const config = parseConfig({
+        node_id: 'nas',
+        state_dir: join(dir, 'state'),
+        source: { path: source },
+        drives: [{ name: 'alpha', directory: target }],
+        mqtt: { url },
+      });
+      const drive = config.drives[0]!;
+      await enrolDrive(config, drive, { force: false });
+      const log = memoryLog();
+      const outcome = await runDrive(config, drive, { log, out, reporters: await reportersFor(config, log) });
+      const record = new Ledger(config.state_dir).drive('alpha');
+      ends.push({
+        result: outcome.result,
+        exitCode: outcome.exitCode,
+        message: outcome.message,
+        warnings: outcome.warnings,
+        ledger: [record.last_result, record.last_success !== null],
+        copy: diffTrees(source, join(target, 'current')),
+        brokerLines: log.count(/mqtt: broker \S+ unreachable/),
+      });
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await broker.stop();
+    const [up, away] = ends;
+    assert.deepEqual({ ...away, brokerLines: 0 }, up);
+    assert.equal(up!.result, 'success');
+    assert.equal(away!.brokerLines, 1, 'one line says the broker is away');
   });
 
   it('a broker that refuses the login: the run goes on, one line says so, nothing is published', async () => {
