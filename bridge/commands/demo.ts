@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { LedAgent } from '../../led-agent/agent.js';
 import { drivers } from '../../led-agent/drivers/index.js';
 import type { LightState } from '../../led-agent/light.js';
@@ -17,6 +18,20 @@ import { runDrive } from '../run/run-drive.js';
 import { formatBytes } from '../run/terminal.js';
 import { type Command, EXIT } from './command.js';
 import { statusReport, statusTable } from './status.js';
+
+/**
+ * The run's output as plain lines even on a terminal: the LED and Home
+ * Assistant lines of the demo come from elsewhere and would land inside a
+ * live progress line.
+ */
+function plainLines(out: NodeJS.WriteStream): NodeJS.WriteStream {
+  const plain = new Writable({
+    write(chunk, _encoding, done) {
+      out.write(chunk, done);
+    },
+  });
+  return Object.assign(plain, { isTTY: false }) as unknown as NodeJS.WriteStream;
+}
 
 /** Until the LED shows `state`, for at most `ms`: the next paragraph then follows what it shows. */
 function lightShows(led: LedAgent, state: LightState, ms = 3000): Promise<void> {
@@ -129,7 +144,7 @@ Options:
         const drive = config.drives.find((d) => d.name === name)!;
         const outcome = await runDrive(config, drive, {
           log: ctx.log,
-          out: ctx.stdout,
+          out: plainLines(ctx.stdout),
           reporters: await reportersFor(config, ctx.log),
         });
         await new Promise((r) => setTimeout(r, 300)); // let the LED and HA lines arrive before the next paragraph

@@ -11,6 +11,8 @@ export interface SyncProgress {
   rate: number;
   /** seconds left, when rsync can tell */
   etaSeconds: number | null;
+  /** bytes in all, when known (verify: what it reads back) */
+  total?: number;
 }
 
 export interface RunStarted {

@@ -94,14 +94,14 @@ async function runWithReporters(
   deps: RunDeps,
   refusal?: Error,
 ): Promise<RunEnded> {
-  const { log } = deps;
   const bus = new Bus<RunEvents>((event, e) =>
     log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`),
   );
+  // every line of the run clears the terminal's live line (progress bar, step timer) first
+  const log = attachTerminal(bus, deps.log, deps.out);
   const ledger = new Ledger(config.state_dir, { log });
   const runId = newRunId();
 
-  attachTerminal(bus, log, deps.out);
   const reporters = deps.reporters ?? [];
   for (const r of reporters) r.attach(bus);
   await Promise.all(

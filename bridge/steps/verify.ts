@@ -181,6 +181,7 @@ function progressOf(ctx: RunContext, total: number): { onBytes(bytes: number): v
         bytes,
         rate: Math.round(rate),
         etaSeconds: rate > 0 ? Math.round((total - bytes) / rate) : null,
+        total,
       };
       if (seconds >= 0.5) throttle.push(last);
     },
