@@ -1,5 +1,5 @@
 /**
- * How many MQTT messages a 100,000-file run sends (SPEC 4: progress at most 2
+ * How many MQTT messages a 100,000-file run sends (docs/design.md §6: progress at most 2
  * a second whatever the file count). A real mosquitto (or aedes), the real
  * bus and reporter; rsync is replaced by progress events at the pace rsync
  * --info=progress2 reports them for small files: one per file.

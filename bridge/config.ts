@@ -1,5 +1,5 @@
 /**
- * Configuration (SPEC section 3): YAML, validated with zod. An error names the
+ * Configuration (docs/design.md §10): YAML, validated with zod. An error names the
  * file, the key path and what was expected; nothing runs on an invalid config.
  */
 import { existsSync, readFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The MQTT contract (SPEC section 4): the one place where topics are built and
+ * The MQTT contract (docs/design.md §6, docs/mqtt.md): the one place where topics are built and
  * payloads are defined. The bridge, the LED agent, Home Assistant discovery and
  * the tests all import from here; no topic string is spelled anywhere else.
  */

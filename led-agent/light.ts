@@ -32,7 +32,7 @@ export const OFF: Light = { state: 'off', color: '#000000', pattern: 'off', beca
 
 /**
  * One node's state. The run state wins while something is running or failed;
- * otherwise the rotation reminder (SPEC 5: every drive overdue) outranks the
+ * otherwise the rotation reminder (docs/design.md §7: every drive overdue) outranks the
  * last success, so a green light never hides that no copy is recent.
  */
 export function nodeState(view: NodeView): { state: Exclude<LightState, 'off'>; because: string } | null {

@@ -310,7 +310,7 @@ export function cryptsetupUnitName(mapper: string): string {
  * A drop-in for the cryptsetup unit the crypttab generator makes. It sets a
  * start timeout (the generated unit has none): a dying disk then fails the
  * unlock step instead of hanging the backup for a day. StopWhenUnneeded= is
- * deliberately absent: it never closes the mapping (SPEC 1); `offsite run`
+ * deliberately absent: it never closes the mapping (docs/design.md §1); `offsite run`
  * stops the unit itself and checks the mapping is gone.
  */
 export function cryptsetupDropIn(drive: Extract<Drive, { kind: 'luks' }>): string {

@@ -141,7 +141,7 @@ function recordedOutcome(ledger: Ledger, record: DriveRecord): RunEnded {
 }
 
 /**
- * The OnFailure= path (SPEC 1). Idempotent: a failure already reported (by
+ * The OnFailure= path (docs/design.md §4). Idempotent: a failure already reported (by
  * the run itself, or by an earlier call for the same systemd invocation) is
  * only logged; a failure the run recorded but could not mail is mailed with
  * the run's own words; anything else is recorded, published and mailed once.

@@ -1,7 +1,7 @@
 /**
  * Sending mail, behind a small interface so that the reporters never touch
  * nodemailer. Timeouts are short: a backup must not wait minutes on an SMTP
- * server that is gone (SPEC 4: email is independent of MQTT and of the run).
+ * server that is gone (docs/design.md §6: email is independent of MQTT and of the run).
  */
 import nodemailer from 'nodemailer';
 import { type EmailConfig, readSecret } from '../config.js';

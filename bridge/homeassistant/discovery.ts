@@ -1,5 +1,5 @@
 /**
- * Home Assistant device-based discovery (SPEC 4): one retained message on
+ * Home Assistant device-based discovery (docs/homeassistant/README.md): one retained message on
  * `<prefix>/device/offsite_<node>/config` that describes the NAS's backup as
  * one device with all its entities, the node's and each drive's.
  */

@@ -1,5 +1,5 @@
 /**
- * A connection to the broker that never holds anything up (SPEC 4). It
+ * A connection to the broker that never holds anything up (docs/design.md §6). It
  * connects in the background and keeps trying; while it is down it keeps only
  * the latest message per retained topic (a status replaces the one before it,
  * so a broker away during a sync does not collect thousands of progress

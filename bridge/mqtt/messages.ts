@@ -1,5 +1,5 @@
 /**
- * The messages of the MQTT contract (SPEC 4) as { topic, payload, retain },
+ * The messages of the MQTT contract (docs/design.md §6) as { topic, payload, retain },
  * each payload checked against its schema here, where it is made.
  */
 import type { Config } from '../config.js';

@@ -2,7 +2,7 @@
  * MQTT for the short commands (`check`, `report-failure`): read a retained
  * message or publish a handful, then disconnect. Built on MqttLink, so a
  * broker that is down or refuses the login is one log line, never fatal
- * (SPEC 4): the retained state is put right by the next run or check.
+ * (docs/design.md §6): the retained state is put right by the next run or check.
  */
 import type { MqttConfig } from '../config.js';
 import type { Logger } from '../log.js';

@@ -1,6 +1,6 @@
 /**
  * The run's MQTT reporter: listens to the run's bus and keeps the contract
- * (SPEC 4) up to date: the retained status (throttled to 2 a second during
+ * (docs/design.md §6) up to date: the retained status (throttled to 2 a second during
  * sync), the retained drive states, the events, and Home Assistant discovery.
  * A broker that is down or refuses the login never holds the run up (see
  * MqttLink): start() waits at most for one connection attempt, stop() a bounded time.

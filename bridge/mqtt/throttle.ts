@@ -1,5 +1,5 @@
 /**
- * "At most N messages a second whatever the file count" (SPEC 4), without
+ * "At most N messages a second whatever the file count" (docs/design.md §6), without
  * losing the end: rsync may report progress thousands of times a second; we
  * send the first, hold the latest, and send that when the interval is over.
  * A state change (`now`) always goes out at once and replaces what was held.

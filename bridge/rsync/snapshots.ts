@@ -1,5 +1,5 @@
 /**
- * The layout of copies on a drive (SPEC 5, docs/sync.md):
+ * The layout of copies on a drive (docs/design.md §5, docs/sync.md):
  *
  *   <target>/current              symlink -> snapshots/<run id>: the complete copy
  *   <target>/snapshots/<run id>/  complete copies (only current's is kept)

@@ -1,5 +1,5 @@
 /**
- * At most one progress report per interval (SPEC 4: 2 messages a second
+ * At most one progress report per interval (docs/design.md §6: 2 messages a second
  * whatever the file count). The latest value is held back, not dropped, and
  * `flush` sends it at the end, so the last report is always the final state.
  */

@@ -1,5 +1,5 @@
 /**
- * The one place that walks steps (SPEC 1): announces each step, stops at the
+ * The one place that walks steps (docs/design.md §3): announces each step, stops at the
  * first failure, walks the undos back, and tells the bus how the run ended.
  */
 import { randomUUID } from 'node:crypto';

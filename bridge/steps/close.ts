@@ -3,7 +3,7 @@ import { mapperPath } from '../mounts.js';
 import { type Step, StepError } from './step.js';
 import { closeMapping } from './teardown.js';
 
-/** Stopping the cryptsetup unit is what closes the mapping (StopWhenUnneeded never does: SPEC 1). */
+/** Stopping the cryptsetup unit is what closes the mapping (StopWhenUnneeded never does: docs/design.md §1). */
 export const close: Step = {
   name: 'close',
   title: 'closing the LUKS mapping, and checking that it is gone',

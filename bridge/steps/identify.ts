@@ -15,7 +15,7 @@ function absent(message: string): StepError {
 
 /**
  * A drive pulled mid-sync leaves its mount and mapping behind, and every later
- * plug then fails (SPEC 1, measured). Clear both before anything else, but
+ * plug then fails (docs/design.md §2, measured). Clear both before anything else, but
  * only the drive's own: anything else mounted at the mount point (the source
  * volume, another disk) is left as it is and the run stops.
  */

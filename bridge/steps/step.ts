@@ -1,5 +1,5 @@
 /**
- * A step of a run (SPEC 1): data, not control flow. `run` does the work,
+ * A step of a run (docs/design.md §3): data, not control flow. `run` does the work,
  * `undo` puts back what `run` did when a later step fails (and is also called
  * for the failing step itself, so it must check before it acts). A step never
  * publishes, logs its own failure or catches for the sake of reporting: the

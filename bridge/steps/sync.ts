@@ -1,5 +1,5 @@
 /**
- * Copy the source into a staging copy beside the previous one (SPEC 5):
+ * Copy the source into a staging copy beside the previous one (docs/design.md §5):
  * unchanged files hard-linked from it, under the source lock, with progress.
  * `verify` checks the staging copy and switches it in; until then the
  * previous `current` is untouched. docs/sync.md has the whole story.

@@ -1,5 +1,5 @@
 /**
- * Check the staging copy against the source (SPEC 5: size/time manifest; the
+ * Check the staging copy against the source (docs/design.md §5: size/time manifest; the
  * files this run wrote and a sample of the rest read back from the drive),
  * then switch it in as `current` and drop the previous copy.
  * A copy that fails verification is never switched in: the previous `current`

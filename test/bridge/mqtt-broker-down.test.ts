@@ -1,5 +1,5 @@
 /**
- * SPEC 4: the broker being down, or refusing the login, never stops a backup.
+ * docs/design.md §6: the broker being down, or refusing the login, never stops a backup.
  * The reporter starts and stops in bounded time without throwing, logs one line
  * per kind of trouble, keeps only the latest state while it waits, and gets the
  * final state out when the broker comes back in time.

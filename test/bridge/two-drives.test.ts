@@ -1,4 +1,4 @@
-/** SPEC 1: two drives plugged at once serialize on the source; neither corrupts the other. */
+/** docs/design.md §4: two drives plugged at once serialize on the source; neither corrupts the other. */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

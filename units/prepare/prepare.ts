@@ -1,5 +1,5 @@
 /**
- * `offsite prepare-drive` (SPEC 6) as an ordered list of steps, each saying
+ * `offsite prepare-drive` (docs/design.md §9) as an ordered list of steps, each saying
  * what it did: LUKS2, key file and header backup, or (--plain) none of them;
  * then ext4, the marker with its enrolment token, and the config entry.
  * Everything that can refuse is checked before the first byte is written;
