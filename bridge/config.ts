@@ -10,15 +10,27 @@ import { z } from 'zod';
 import { scrubBudget } from './config/budget.js';
 import { ConfigError, keyPath } from './config/errors.js';
 import { placeProblems } from './config/places.js';
-import { DRIVE_NAME, NODE_ID } from './protocol.js';
+import {
+  absolutePath,
+  driveName,
+  hexColor,
+  host,
+  mailAddress,
+  mapperName,
+  mountOptions,
+  mountPoint,
+  nodeId,
+  secretRef,
+  serial,
+  text,
+  topicLevel,
+  topicPath,
+  uuid,
+} from './config/values.js';
 
 export { ConfigError } from './config/errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/offsite/config.yaml';
-
-const absolutePath = z.string().refine(isAbsolute, 'an absolute path');
-const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like "#33c280"');
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 export function sanitizeNodeId(raw: string): string {
   const id = raw
@@ -30,21 +42,18 @@ export function sanitizeNodeId(raw: string): string {
 
 const driveFields = z
   .object({
-    name: z.string().regex(DRIVE_NAME, 'a name of lower-case letters, digits and _'),
+    name: driveName,
     /** a LUKS container: partition UUID of the container (what udev sees when it is plugged in) */
-    luks_uuid: z.string().regex(UUID, 'a UUID like 0b1c2d3e-...').optional(),
+    luks_uuid: uuid.optional(),
     key_file: absolutePath.optional(),
     /** device-mapper name for the unlocked container */
-    mapper: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/, 'a device-mapper name')
-      .optional(),
+    mapper: mapperName.optional(),
     /** an unencrypted filesystem: its filesystem UUID */
-    uuid: z.string().regex(UUID, 'a UUID').optional(),
-    mount_point: absolutePath.optional(),
+    uuid: uuid.optional(),
+    mount_point: mountPoint.optional(),
     /** a plain directory target: no unlock, no mount (demo, tests) */
     directory: absolutePath.optional(),
-    mount_options: z.string().default('noatime'),
+    mount_options: mountOptions.default('noatime'),
   })
   .strict();
 
@@ -111,8 +120,8 @@ const ledStateStyle = z
 
 const ledNodeSchema = z
   .object({
-    node: z.string().regex(NODE_ID),
-    drives: z.array(z.string().regex(DRIVE_NAME, 'a drive name')).optional(),
+    node: nodeId,
+    drives: z.array(driveName).optional(),
   })
   .strict();
 
@@ -123,14 +132,19 @@ const ledSchema = z
     channel: z.number().int().min(0).max(2).default(0),
     brightness: z.number().min(1).max(100).default(100),
     /** sysfs: the LED's class directory, e.g. /sys/class/leds/nas:rgb:status */
-    path: absolutePath.optional(),
+    path: absolutePath
+      .refine(
+        (p) => /^[A-Za-z0-9:_.-]+$/.test(basename(p)),
+        'an LED class directory like /sys/class/leds/nas:rgb:status',
+      )
+      .optional(),
     /** serial number of the BlinkStick to use when several are plugged in */
-    serial: z.string().optional(),
+    serial: serial.optional(),
     /**
      * nodes to follow (default: this node with its drives). Another node must
      * name its drives: the LED follows only drives it knows (docs/led.md)
      */
-    nodes: z.array(z.union([z.string().regex(NODE_ID), ledNodeSchema])).optional(),
+    nodes: z.array(z.union([nodeId, ledNodeSchema])).optional(),
     states: z
       .object({
         running: ledStateStyle.default({ color: '#33c280', pattern: 'steady' }),
@@ -156,19 +170,13 @@ const mqttSchema = z
       .string()
       .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'a URL like mqtt://127.0.0.1:1883')
       .default('mqtt://127.0.0.1:1883'),
-    base_topic: z
-      .string()
-      .regex(/^[^#+]+$/, 'a topic without wildcards')
-      .default('offsite'),
-    discovery_prefix: z
-      .string()
-      .regex(/^[^#+/]+$/, 'a single topic level')
-      .default('homeassistant'),
-    username: z.string().optional(),
+    base_topic: topicPath.default('offsite'),
+    discovery_prefix: topicLevel.default('homeassistant'),
+    username: text.optional(),
     /** a file holding the password, or a credential name under $CREDENTIALS_DIRECTORY */
-    password_file: z.string().optional(),
+    password_file: secretRef.optional(),
     ca_file: absolutePath.optional(),
-    client_id: z.string().optional(),
+    client_id: topicLevel.optional(),
     /** false: the demo and tests may run with no broker at all */
     enabled: z.boolean().default(true),
   })
@@ -178,16 +186,16 @@ const emailSchema = z
   .object({
     smtp: z
       .object({
-        host: z.string().default('127.0.0.1'),
+        host: host.default('127.0.0.1'),
         port: z.number().int().min(1).max(65535).default(25),
         secure: z.boolean().default(false),
-        user: z.string().optional(),
-        password_file: z.string().optional(),
+        user: text.optional(),
+        password_file: secretRef.optional(),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 25, secure: false }),
-    from: z.string().min(3),
-    to: z.array(z.string().min(3)).min(1, 'at least one recipient'),
+    from: mailAddress,
+    to: z.array(mailAddress).min(1, 'at least one recipient'),
     on: z
       .array(z.enum(['failure', 'success', 'overdue', 'warning']))
       .default(['failure', 'overdue', 'warning']),
@@ -196,18 +204,15 @@ const emailSchema = z
 
 const schema = z
   .object({
-    node_id: z
-      .string()
-      .regex(NODE_ID, 'lower-case letters, digits, - and _')
-      .default(() => sanitizeNodeId(hostname())),
+    node_id: nodeId.default(() => sanitizeNodeId(hostname())),
     state_dir: absolutePath.default('/var/lib/offsite'),
     source: z
       .object({
         path: absolutePath,
-        lock: z.array(z.string().min(1)).min(1).optional(),
-        exclude: z.array(z.string()).default([]),
+        lock: z.array(text).min(1).optional(),
+        exclude: z.array(text).default([]),
         /** extra rsync options, e.g. ["--bwlimit=20M"] for a slow USB bus */
-        rsync_args: z.array(z.string().regex(/^-/, 'an rsync option starting with -')).default([]),
+        rsync_args: z.array(text.regex(/^-/, 'an rsync option starting with -')).default([]),
       })
       .strict(),
     overdue_after_days: z.number().positive().default(35),

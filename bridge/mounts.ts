@@ -118,7 +118,7 @@ function isBlockDevice(path: string): boolean {
 
 /** `crypto_LUKS`, `ext4`, ... as blkid probes the device itself (not a cache). */
 export async function probeType(device: string): Promise<string | null> {
-  const r = await run('blkid', ['-p', '-s', 'TYPE', '-o', 'value', device], { okCodes: [0, 2] });
+  const r = await run('blkid', ['-p', '-s', 'TYPE', '-o', 'value', '--', device], { okCodes: [0, 2] });
   return r.stdout.trim() || null;
 }
 

@@ -19,14 +19,14 @@ function file(text: string): string {
   writeFileSync(f, text);
   return f;
 }
-function errorOf(fn: () => unknown): ConfigError {
+function errorOf(fn: () => unknown, what = ''): ConfigError {
   try {
     fn();
   } catch (e) {
     assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
     return e;
   }
-  assert.fail('expected an error');
+  assert.fail(`expected an error ${what}`);
 }
 
 describe('configuration', () => {
@@ -153,6 +153,68 @@ drives:
         1,
         fine,
       );
+  });
+
+  it('refuses every value that would change the meaning of a generated file or a command line', () => {
+    const luks = { name: 'a', luks_uuid: UUID, key_file: '/etc/offsite/keys/a.key', mount_point: '/mnt/a' };
+    const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+      [
+        'drives[0].mount_options',
+        { drives: [{ ...luks, mount_options: 'noatime\n# END offsite\n/dev/sdz1 /etc ext4 defaults 0 0' }] },
+        /mount options of letters/,
+      ],
+      [
+        'drives[0].mount_options',
+        { drives: [{ ...luks, mount_options: '-o remount' }] },
+        /not starting with -/,
+      ],
+      ['drives[0].mount_options', { drives: [{ ...luks, mount_options: 'noatime 0 0' }] }, /mount options/],
+      ['drives[0].mapper', { drives: [{ ...luks, mapper: '-alpha' }] }, /not starting with -/],
+      ['drives[0].mapper', { drives: [{ ...luks, mapper: 'a b' }] }, /device-mapper name/],
+      [
+        'drives[0].mapper',
+        { drives: [{ ...luks, mapper: 'a'.repeat(128) }] },
+        /device-mapper name of at most/,
+      ],
+      ['drives[0].key_file', { drives: [{ ...luks, key_file: '/etc/keys/a key' }] }, /no spaces/],
+      ['drives[0].key_file', { drives: [{ ...luks, key_file: '/etc/keys/a\nb' }] }, /no spaces/],
+      ['drives[0].mount_point', { drives: [{ ...luks, mount_point: '/mnt/../etc' }] }, /normalized/],
+      ['drives[0].mount_point', { drives: [{ ...luks, mount_point: '/mnt//a' }] }, /normalized/],
+      ['drives[0].mount_point', { drives: [{ ...luks, mount_point: '/mnt/a/' }] }, /normalized/],
+      ['drives[0].mount_point', { drives: [{ ...luks, mount_point: 'mnt/a' }] }, /absolute/],
+      ['drives[0].mount_point', { drives: [{ ...luks, mount_point: `/mnt/${'a-'.repeat(70)}` }] }, /255/],
+      ['drives[0].luks_uuid', { drives: [{ ...luks, luks_uuid: `${UUID} x` }] }, /a UUID/],
+      ['drives[0].name', { drives: [{ ...luks, name: 'a\nb' }] }, /lower-case/],
+      ['state_dir', { state_dir: '/var/lib/off site' }, /no spaces/],
+      ['source.path', { source: { path: '/srv/"x"' } }, /no spaces, quotes/],
+      ['source.exclude[0]', { source: { path: '/srv', exclude: ['a\nb'] } }, /control characters/],
+      ['mqtt.password_file', { mqtt: { password_file: '/etc/offsite/mqtt password' } }, /no spaces/],
+      ['mqtt.password_file', { mqtt: { password_file: 'cred:name' } }, /credential name/],
+      ['mqtt.base_topic', { mqtt: { base_topic: 'offsite/#' } }, /topic levels/],
+      ['mqtt.client_id', { mqtt: { client_id: 'a b' } }, /topic level/],
+      ['email.from', { email: { from: 'a@b\nBcc: c@d', to: ['me@example.org'] } }, /e-mail address/],
+      ['email.smtp.host', { email: { smtp: { host: '-oProxy' }, from: 'a@b', to: ['c@d'] } }, /host name/],
+      ['led.path', { led: { driver: 'sysfs', path: '/sys/class/leds/a+b' } }, /LED class directory/],
+    ];
+    for (const [key, extra, why] of bad) {
+      const e = errorOf(() => parseConfig({ source: { path: '/srv/backup' }, ...extra }), key);
+      assert.equal(e.keyPath, key, JSON.stringify(extra));
+      assert.match(e.expected, why, key);
+    }
+    const fine = parseConfig({
+      source: { path: '/srv/backup', exclude: ['*.tmp', 'cache dir/'] },
+      drives: [
+        {
+          ...luks,
+          mapper: 'offsite-a_1',
+          mount_options: 'noatime,errors=remount-ro,x-systemd.device-timeout=5s',
+        },
+      ],
+      mqtt: { password_file: 'mqtt.password', base_topic: 'home/offsite' },
+      email: { smtp: { host: '[::1]' }, from: 'NAS <nas@example.org>', to: ['me@example.org'] },
+      led: { driver: 'sysfs', path: '/sys/class/leds/nas:rgb:status', serial: 'BS012345-3.0' },
+    });
+    assert.equal(fine.drives[0]!.kind, 'luks');
   });
 
   it('explains a missing file and broken YAML', () => {

@@ -221,7 +221,7 @@ export function checkCopyPaths(l: Layout, previous: PreviousCopy | null): void {
 
 /** flush the filesystem, so the new copy is on disk before `current` names it */
 export async function syncFilesystem(path: string): Promise<void> {
-  await run('sync', ['-f', path], { timeoutMs: 30 * 60_000 });
+  await run('sync', ['-f', '--', path], { timeoutMs: 30 * 60_000 });
 }
 
 /**

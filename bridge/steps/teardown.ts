@@ -91,7 +91,7 @@ export async function closeMapping(mapper: string): Promise<boolean> {
   try {
     // --no-block: this may run inside the backup unit's own stop (undo, ExecStopPost), and a
     // stop job that waited for that would wait for itself; the mapping is checked below instead
-    await run('systemctl', ['stop', '--no-block', cryptsetupUnit(mapper)], { timeoutMs: 30_000 });
+    await run('systemctl', ['stop', '--no-block', '--', cryptsetupUnit(mapper)], { timeoutMs: 30_000 });
   } catch (e) {
     problems.push((e as Error).message);
   }

@@ -18,7 +18,7 @@ export const unlock: Step = {
     if (!existsSync(drive.keyFile)) throw new StepError(`the key file ${drive.keyFile} does not exist`);
     const unit = cryptsetupUnit(drive.mapper);
     try {
-      await run('systemctl', ['start', unit], { timeoutMs: 120_000, signal: ctx.signal });
+      await run('systemctl', ['start', '--', unit], { timeoutMs: 120_000, signal: ctx.signal });
     } catch (e) {
       throw new StepError(`could not unlock: ${(e as Error).message} (see journalctl -u '${unit}')`, {
         cause: e,

@@ -51,7 +51,7 @@ export async function formatLuks(device: string, keyFile: string, opts: FormatOp
     opts.label,
   ];
   if (opts.iterTimeMs) args.push('--iter-time', String(opts.iterTimeMs));
-  await run('cryptsetup', [...args, device], { timeoutMs: 10 * 60_000 });
+  await run('cryptsetup', [...args, '--', device], { timeoutMs: 10 * 60_000 });
 }
 
 /** A passphrase slot next to the key file's: what a person types if the NAS is gone. */
@@ -64,17 +64,19 @@ export async function addPassphrase(
   const args = ['luksAddKey', '--batch-mode', '--key-file', keyFile];
   if (iterTimeMs) args.push('--iter-time', String(iterTimeMs));
   // "-": the new key from stdin, exactly these bytes (no newline, as typed at a prompt)
-  await run('cryptsetup', [...args, device, '-'], { input: passphrase, timeoutMs: 10 * 60_000 });
+  await run('cryptsetup', [...args, '--', device, '-'], { input: passphrase, timeoutMs: 10 * 60_000 });
 }
 
 export async function backupHeader(device: string, file: string): Promise<void> {
   privateDir(dirname(file));
-  await run('cryptsetup', ['luksHeaderBackup', device, '--header-backup-file', file], { timeoutMs: 60_000 });
+  await run('cryptsetup', ['luksHeaderBackup', '--header-backup-file', file, '--', device], {
+    timeoutMs: 60_000,
+  });
   chmodSync(file, 0o400);
 }
 
 export async function luksUuid(device: string): Promise<string> {
-  return (await run('cryptsetup', ['luksUUID', device])).stdout.trim().toLowerCase();
+  return (await run('cryptsetup', ['luksUUID', '--', device])).stdout.trim().toLowerCase();
 }
 
 /** Whether a key file or a passphrase opens a slot, without opening the container (no device-mapper needed). */
@@ -82,7 +84,7 @@ export async function keyOpens(
   device: string,
   key: { file: string } | { passphrase: string },
 ): Promise<boolean> {
-  const args = ['open', '--test-passphrase', '--key-file', 'file' in key ? key.file : '-', device];
+  const args = ['open', '--test-passphrase', '--key-file', 'file' in key ? key.file : '-', '--', device];
   const r = await run('cryptsetup', args, {
     input: 'passphrase' in key ? key.passphrase : undefined,
     okCodes: [0, 1, 2],
@@ -109,12 +111,13 @@ export function deviceMapperAvailable(): boolean {
 }
 
 export async function openLuks(device: string, keyFile: string, mapper: string): Promise<string> {
-  await run('cryptsetup', ['open', '--type', 'luks2', '--key-file', keyFile, device, mapper], {
+  await run('cryptsetup', ['open', '--type', 'luks2', '--key-file', keyFile, '--', device, mapper], {
     timeoutMs: 5 * 60_000,
   });
   return `/dev/mapper/${mapper}`;
 }
 
 export async function closeLuks(mapper: string): Promise<void> {
-  if (existsSync(`/dev/mapper/${mapper}`)) await run('cryptsetup', ['close', mapper], { timeoutMs: 60_000 });
+  if (existsSync(`/dev/mapper/${mapper}`))
+    await run('cryptsetup', ['close', '--', mapper], { timeoutMs: 60_000 });
 }
