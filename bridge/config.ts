@@ -12,6 +12,7 @@ import { ConfigError, keyPath } from './config/errors.js';
 import { placeProblems } from './config/places.js';
 import {
   absolutePath,
+  brokerUrl,
   driveName,
   hexColor,
   host,
@@ -166,10 +167,7 @@ const ledSchema = z
 
 const mqttSchema = z
   .object({
-    url: z
-      .string()
-      .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'a URL like mqtt://127.0.0.1:1883')
-      .default('mqtt://127.0.0.1:1883'),
+    url: brokerUrl.default('mqtt://127.0.0.1:1883'),
     base_topic: topicPath.default('offsite'),
     discovery_prefix: topicLevel.default('homeassistant'),
     username: text.optional(),

@@ -11,6 +11,7 @@ import {
   readSecret,
   sanitizeNodeId,
 } from '../bridge/config.js';
+import { offsiteHere } from './units/cli.js';
 
 const UUID = '0b1c2d3e-0000-1111-2222-333344445555';
 const dir = mkdtempSync(join(tmpdir(), 'offsite-config-'));
@@ -215,6 +216,35 @@ drives:
       led: { driver: 'sysfs', path: '/sys/class/leds/nas:rgb:status', serial: 'BS012345-3.0' },
     });
     assert.equal(fine.drives[0]!.kind, 'luks');
+  });
+
+  it('refuses a user name or password in the MQTT URL, and never repeats it', async () => {
+    for (const url of [
+      'mqtt://offsite:s3cret@127.0.0.1:1883',
+      'mqtt://offsite@127.0.0.1',
+      'mqtts://:s3cret@broker.lan:8883',
+      'mqtt://@127.0.0.1',
+    ]) {
+      const e = errorOf(() => parseConfig({ source: { path: '/srv' }, mqtt: { url } }), url);
+      assert.equal(e.keyPath, 'mqtt.url');
+      assert.match(e.expected, /without a user name or password .*mqtt\.username .*mqtt\.password_file/);
+      assert.doesNotMatch(e.message, /s3cret|offsite@/);
+    }
+    for (const url of ['mqtt://127.0.0.1?x=1', 'http://127.0.0.1', 'mqtt://', 'mqtt://a b'])
+      assert.equal(
+        errorOf(() => parseConfig({ source: { path: '/srv' }, mqtt: { url } }), url).keyPath,
+        'mqtt.url',
+      );
+    for (const url of ['mqtt://127.0.0.1:1883', 'mqtts://broker.lan:8883', 'ws://[::1]:9001/mqtt'])
+      assert.equal(parseConfig({ source: { path: '/srv' }, mqtt: { url } }).mqtt?.url, url);
+    // what doctor, a run and the LED agent say on such a file: exit 2, the key, not the password
+    const f = file('source: {path: /srv}\nmqtt: {url: "mqtt://offsite:s3cret@127.0.0.1:1"}\n');
+    for (const args of [['doctor'], ['run', 'alpha'], ['status']]) {
+      const r = await offsiteHere([...args, '--config', f]);
+      assert.equal(r.exitCode, 2, args.join(' '));
+      assert.match(r.stderr, /mqtt\.url: a URL without a user name or password/);
+      assert.doesNotMatch(r.stdout + r.stderr, /s3cret/);
+    }
   });
 
   it('explains a missing file and broken YAML', () => {

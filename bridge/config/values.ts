@@ -142,6 +142,29 @@ export const mailAddress = z
     'an e-mail address like nas@example.org or NAS <nas@example.org>',
   );
 
+/**
+ * The broker's address. Never with a user name or password in it: the URL is
+ * printed (the journal, doctor, the failure email) and the file is world-readable.
+ */
+export const brokerUrl = z.string().superRefine((raw, ctx) => {
+  const fail = (message: string) => ctx.addIssue({ code: 'custom', message });
+  let url: URL;
+  try {
+    if (CONTROL.test(raw) || /\s/.test(raw)) throw new Error('white space');
+    url = new URL(raw);
+  } catch {
+    return fail('a URL like mqtt://127.0.0.1:1883');
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:'].includes(url.protocol))
+    return fail('a URL starting mqtt://, mqtts://, ws:// or wss://');
+  if (url.username || url.password || /^[a-z]+:\/\/[^/]*@/i.test(raw))
+    return fail(
+      'a URL without a user name or password in it (it is printed in logs and mails): put the user in mqtt.username and the password in a file named by mqtt.password_file',
+    );
+  if (!url.hostname) return fail('a URL with a host, like mqtt://127.0.0.1:1883');
+  if (url.search || url.hash) return fail('a URL without a query (?...) or fragment (#...)');
+});
+
 export const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like "#33c280"');
 
 /** A BlinkStick serial number, e.g. BS012345-3.0 */
