@@ -189,9 +189,11 @@ const emailSchema = z
         secure: z.boolean().default(false),
         user: text.optional(),
         password_file: secretRef.optional(),
+        /** DANGEROUS: let the login go in clear to a server that is not this machine (docs/email.md) */
+        allow_plaintext_login: z.boolean().default(false),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 25, secure: false }),
+      .default({ host: '127.0.0.1', port: 25, secure: false, allow_plaintext_login: false }),
     from: mailAddress,
     to: z.array(mailAddress).min(1, 'at least one recipient'),
     on: z

@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import mqtt from 'mqtt';
 import nodemailer from 'nodemailer';
 import { type Config, readSecret } from '../bridge/config.js';
+import { smtpTransportOptions } from '../bridge/email/mailer.js';
 import { which } from '../bridge/exec.js';
 import { readToken, tokenFile } from '../bridge/steps/marker.js';
 import { BLINKSTICK } from '../led-agent/drivers/blinkstick.js';
@@ -203,17 +204,7 @@ const smtp: Check = {
     const e = config.email;
     if (!e) return [];
     const where = `${e.smtp.host}:${e.smtp.port}`;
-    const transport = nodemailer.createTransport({
-      host: e.smtp.host,
-      port: e.smtp.port,
-      secure: e.smtp.secure,
-      auth: e.smtp.user
-        ? { user: e.smtp.user, pass: e.smtp.password_file ? readSecret(e.smtp.password_file) : '' }
-        : undefined,
-      connectionTimeout: timeoutMs,
-      greetingTimeout: timeoutMs,
-      socketTimeout: timeoutMs,
-    });
+    const transport = nodemailer.createTransport(smtpTransportOptions(e, { timeoutMs }));
     try {
       await transport.verify();
       return [ok(`SMTP server ${where} answers`)];
@@ -221,7 +212,9 @@ const smtp: Check = {
       return [
         problem(
           `SMTP server ${where} does not answer (${(err as Error).message})`,
-          `fix email.smtp in ${config.file}, or start the mail server`,
+          /STARTTLS/.test((err as Error).message)
+            ? `use secure: true (port 465) or a server that offers STARTTLS; email.smtp.allow_plaintext_login: true would send the password in clear (docs/email.md)`
+            : `fix email.smtp in ${config.file}, or start the mail server`,
         ),
       ];
     } finally {
