@@ -8,12 +8,13 @@
  * filesystem refuses O_DIRECT (tmpfs before Linux 6.6), the copy is read
  * through the cache and the result says so.
  *
- * One file at a time, in the order given (a disk reads best in one sweep). A
- * file that fits in one chunk is read with synchronous calls: a small file
- * costs a handful of system calls, and the thread pool's round trips would
- * cost more than the reads (measured: 5,000 files of 2 kB read back in a
- * third of the time). The event loop is let go every 20 ms. A bigger file is
- * read a chunk at a time, the source's and the copy's chunk together.
+ * Small files are read eight at a time: each costs one request to the drive,
+ * and a drive answers several queued requests faster than the same requests
+ * one by one (measured: 10,000 files of 4 kB in about half the time). Their
+ * other calls (open, fstat, the source's read, which the page cache answers)
+ * are synchronous: the thread pool's round trips would cost more. Big files
+ * are read one at a time, a MiB at a time, the source's and the copy's chunk
+ * together: a disk reads one stream faster than several interleaved.
  *
  * A range may start inside a file (the rolling scrub continues where the last
  * run stopped); it is widened to the block size O_DIRECT needs.
@@ -29,6 +30,8 @@ export interface ReadRange {
   start: number;
   /** bytes to compare from `start`; the rest of the file when omitted */
   length?: number;
+  /** the file's size as last seen (verify's walk): sorts it to the small or the big readers */
+  size?: number;
 }
 
 export interface ReadProblem {
@@ -58,29 +61,31 @@ export interface ReadBackOptions {
   changedSince?: number;
 }
 
+/** a big file is read this much at a time */
 const CHUNK = 1 << 20;
+/** up to this, a file is read in one request, by one of the small-file readers */
+const SMALL = 256 << 10;
+/** small files read at once */
+const SMALL_READERS = 8;
 /** the largest logical block size O_DIRECT may ask alignment to */
 const MAX_ALIGN = 4096;
 /** malloc's alignment: every buffer offset worth trying */
 const STEP = 8;
-/** the longest the event loop is held by synchronous reads */
-const HOLD_MS = 20;
 
 const { O_RDONLY, O_DIRECT, O_NOFOLLOW, O_NONBLOCK } = constants;
 // never follow a link planted in the copy; never block on a FIFO put where a file was
 const BASE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 
 const readPromise = promisify(readAsync);
-type ReadFn = (
+async function readAt(
   fd: number,
   buf: Buffer,
   offset: number,
   length: number,
   position: number,
-) => number | Promise<number>;
-const syncRead: ReadFn = (fd, buf, offset, length, position) => readSync(fd, buf, offset, length, position);
-const asyncRead: ReadFn = async (fd, buf, offset, length, position) =>
-  (await readPromise(fd, buf, offset, length, position)).bytesRead;
+): Promise<number> {
+  return (await readPromise(fd, buf, offset, length, position)).bytesRead;
+}
 
 const SOURCE_CHANGED = Symbol('source changed');
 const NO_DIRECT = Symbol('no O_DIRECT');
@@ -98,68 +103,86 @@ function roundUp(n: number): number {
   return Math.ceil(n / MAX_ALIGN) * MAX_ALIGN;
 }
 
+function firstDifference(a: Buffer, b: Buffer): number {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i;
+}
+
 /**
- * A chunk buffer whose start meets O_DIRECT's alignment. JavaScript cannot
- * see a buffer's address, so direct reads try each offset into an
- * over-sized buffer until the kernel accepts one; the buffer never moves. The
- * offset is kept only once a read proved that the kernel checks alignment (the
- * next offset fails): for a file smaller than a block, ext4 may serve a direct
- * read whatever the alignment.
+ * A buffer whose start meets O_DIRECT's alignment. JavaScript cannot see a
+ * buffer's address, so direct reads try each offset into an over-sized buffer
+ * until the kernel accepts one; the buffer never moves. The offset is kept
+ * only once a read proved that the kernel checks alignment (the next offset
+ * fails): for a file smaller than a block, ext4 may serve a direct read
+ * whatever the alignment.
  */
 class DirectBuffer {
-  private readonly raw = Buffer.allocUnsafeSlow(CHUNK + MAX_ALIGN);
+  private readonly raw: Buffer;
   private offset: number | null = null;
 
+  constructor(size: number) {
+    this.raw = Buffer.allocUnsafeSlow(size + MAX_ALIGN);
+  }
+
   /** reads `length` (a multiple of the block size) at `position`; null when no alignment works */
-  async read(read: ReadFn, fd: number, position: number, length: number): Promise<Buffer | null> {
-    if (this.offset !== null) return this.at(read, fd, this.offset, length, position);
+  async read(fd: number, position: number, length: number): Promise<Buffer | null> {
+    if (this.offset !== null) return this.at(fd, this.offset, length, position);
     for (let o = 0; o < MAX_ALIGN; o += STEP) {
       try {
-        await this.at(read, fd, o, length, position);
+        await this.at(fd, o, length, position);
       } catch (e) {
         if (isEinval(e)) continue;
         throw e;
       }
       let checked = false;
       try {
-        await this.at(read, fd, o + STEP, MAX_ALIGN, position);
+        await this.at(fd, o + STEP, MAX_ALIGN, position);
       } catch (e) {
         checked = isEinval(e);
       }
       if (checked) this.offset = o;
       // read again: the check wrote over the bytes just read
-      return this.at(read, fd, o, length, position);
+      return this.at(fd, o, length, position);
     }
     return null;
   }
 
-  private async at(read: ReadFn, fd: number, o: number, length: number, position: number): Promise<Buffer> {
-    const n = await read(fd, this.raw, o, length, position);
+  private async at(fd: number, o: number, length: number, position: number): Promise<Buffer> {
+    const n = await readAt(fd, this.raw, o, length, position);
     return this.raw.subarray(o, o + n);
   }
 }
 
-class Reader {
-  private readonly copyBuf = new DirectBuffer();
-  private readonly plainBuf = Buffer.allocUnsafeSlow(CHUNK);
-  private readonly sourceBuf = Buffer.allocUnsafeSlow(CHUNK);
-  private readonly source: string;
-  private readonly copy: string;
-  private readonly opts: ReadBackOptions;
-  private heldSince = performance.now();
-  direct = true;
-  bytes = 0;
+/** What the readers share: the roots, the options, the running total, and whether O_DIRECT works here. */
+interface Shared {
+  source: string;
+  copy: string;
+  opts: ReadBackOptions;
+  bytes: number;
+  direct: boolean;
+}
 
-  constructor(source: string, copy: string, opts: ReadBackOptions) {
-    this.source = source;
-    this.copy = copy;
-    this.opts = opts;
+/** One reader: its own buffers; `size` is how much it reads per request. */
+class Reader {
+  private readonly copyBuf: DirectBuffer;
+  private readonly plainBuf: Buffer;
+  private readonly sourceBuf: Buffer;
+  private readonly size: number;
+  private readonly shared: Shared;
+
+  constructor(shared: Shared, size: number) {
+    this.shared = shared;
+    this.size = size;
+    this.copyBuf = new DirectBuffer(size);
+    this.plainBuf = Buffer.allocUnsafeSlow(size);
+    this.sourceBuf = Buffer.allocUnsafeSlow(size);
   }
 
   async compare(r: ReadRange): Promise<Verdict> {
     let src: number;
     try {
-      src = openSync(join(this.source, r.file), BASE_FLAGS);
+      src = openSync(join(this.shared.source, r.file), BASE_FLAGS);
     } catch {
       return SOURCE_CHANGED;
     }
@@ -169,7 +192,7 @@ class Reader {
         if (why !== NO_DIRECT)
           return typeof why === 'string' && this.sourceChanged(src) ? SOURCE_CHANGED : why;
         // this filesystem refuses O_DIRECT: read the copy through the cache
-        this.direct = false;
+        this.shared.direct = false;
       }
     } finally {
       closeSync(src);
@@ -177,17 +200,17 @@ class Reader {
   }
 
   private sourceChanged(src: number): boolean {
-    const since = this.opts.changedSince;
+    const since = this.shared.opts.changedSince;
     if (since === undefined) return false;
     const st = fstatSync(src);
     return st.ctimeMs >= since || st.mtimeMs >= since;
   }
 
   private async compareWith(r: ReadRange, src: number): Promise<Verdict> {
-    const direct = this.direct;
+    const direct = this.shared.direct;
     let cp: number;
     try {
-      cp = openSync(join(this.copy, r.file), BASE_FLAGS | (direct ? O_DIRECT : 0));
+      cp = openSync(join(this.shared.copy, r.file), BASE_FLAGS | (direct ? O_DIRECT : 0));
     } catch (e) {
       if (direct && isEinval(e)) return NO_DIRECT;
       return `cannot be opened on the drive (${errorCode(e)})`;
@@ -214,14 +237,16 @@ class Reader {
     const end = Math.min(cs.size, r.length === undefined ? cs.size : r.start + r.length);
     // O_DIRECT reads whole blocks: start at a block boundary
     let pos = direct ? r.start - (r.start % MAX_ALIGN) : r.start;
-    const read = end - pos > CHUNK ? asyncRead : syncRead;
+    // one request: the source's side from the page cache, synchronously; several: both sides at once
+    const oneRequest = end - pos <= this.size;
     while (pos < end) {
-      if (this.opts.signal?.aborted) throw this.opts.signal.reason;
-      const want = direct ? Math.min(CHUNK, roundUp(end - pos)) : Math.min(CHUNK, end - pos);
+      const signal = this.shared.opts.signal;
+      if (signal?.aborted) throw signal.reason;
+      const want = direct ? Math.min(this.size, roundUp(end - pos)) : Math.min(this.size, end - pos);
       const expected = Math.min(want, cs.size - pos);
       const [copyRead, sourceRead] = await Promise.allSettled([
-        direct ? this.copyBuf.read(read, cp, pos, want) : this.plain(read, cp, pos, want),
-        this.exactly(read, src, pos, expected),
+        direct ? this.copyBuf.read(cp, pos, want) : this.plain(cp, pos, want),
+        oneRequest ? this.exactlySync(src, pos, expected) : this.exactly(src, pos, expected),
       ]);
       if (copyRead.status === 'rejected')
         return `cannot be read from the drive at byte ${pos} (${errorCode(copyRead.reason)})`;
@@ -236,30 +261,32 @@ class Reader {
       const mine = theirs.subarray(0, expected);
       if (!mine.equals(ours)) return `differs from the source from byte ${pos + firstDifference(mine, ours)}`;
       pos += expected;
-      this.bytes += expected;
-      this.opts.onBytes?.(this.bytes);
-      await this.breathe();
+      this.shared.bytes += expected;
+      this.shared.opts.onBytes?.(this.shared.bytes);
     }
     return null;
   }
 
-  /** lets the event loop run (MQTT keepalives, signals) when synchronous reads held it for a while */
-  async breathe(): Promise<void> {
-    if (performance.now() - this.heldSince < HOLD_MS) return;
-    await new Promise((resolve) => setImmediate(resolve));
-    this.heldSince = performance.now();
-  }
-
-  private async plain(read: ReadFn, fd: number, pos: number, length: number): Promise<Buffer> {
-    const n = await read(fd, this.plainBuf, 0, length, pos);
+  private async plain(fd: number, pos: number, length: number): Promise<Buffer> {
+    const n = await readAt(fd, this.plainBuf, 0, length, pos);
     return this.plainBuf.subarray(0, n);
   }
 
   /** exactly `length` bytes at `pos`, or null when the file is shorter now */
-  private async exactly(read: ReadFn, fd: number, pos: number, length: number): Promise<Buffer | null> {
+  private async exactly(fd: number, pos: number, length: number): Promise<Buffer | null> {
     let got = 0;
     while (got < length) {
-      const n = await read(fd, this.sourceBuf, got, length - got, pos + got);
+      const n = await readAt(fd, this.sourceBuf, got, length - got, pos + got);
+      if (n === 0) return null;
+      got += n;
+    }
+    return this.sourceBuf.subarray(0, length);
+  }
+
+  private async exactlySync(fd: number, pos: number, length: number): Promise<Buffer | null> {
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, this.sourceBuf, got, length - got, pos + got);
       if (n === 0) return null;
       got += n;
     }
@@ -267,27 +294,40 @@ class Reader {
   }
 }
 
-function firstDifference(a: Buffer, b: Buffer): number {
-  let i = 0;
-  while (i < a.length && a[i] === b[i]) i++;
-  return i;
-}
-
-/** Compares each range of the copy with the source, in order; the problems come in that order too. */
+/** Compares each range of the copy with the source; the problems come in the ranges' order. */
 export async function readBack(
   source: string,
   copy: string,
   ranges: readonly ReadRange[],
   opts: ReadBackOptions = {},
 ): Promise<ReadBackResult> {
-  const reader = new Reader(source, copy, opts);
+  const shared: Shared = { source, copy, opts, bytes: 0, direct: true };
+  const verdicts: Verdict[] = new Array(ranges.length).fill(null);
+  const isBig = (r: ReadRange) => (r.length ?? (r.size ?? 0) - r.start) > SMALL;
+  const queue = (indexes: number[]) => ({ indexes, next: 0 });
+  const work = async (reader: Reader, q: ReturnType<typeof queue>) => {
+    while (q.next < q.indexes.length) {
+      const i = q.indexes[q.next++]!;
+      verdicts[i] = await reader.compare(ranges[i]!);
+    }
+  };
+  const small = queue([]);
+  const big = queue([]);
+  ranges.forEach((r, i) => (isBig(r) ? big : small).indexes.push(i));
+  const readers = Array.from(
+    { length: Math.min(SMALL_READERS, small.indexes.length) },
+    () => new Reader(shared, SMALL),
+  );
+  await Promise.all([
+    big.indexes.length ? work(new Reader(shared, CHUNK), big) : null,
+    ...readers.map((reader) => work(reader, small)),
+  ]);
   const problems: ReadProblem[] = [];
   const sourceChanged: string[] = [];
-  for (const r of ranges) {
-    const why = await reader.compare(r);
-    if (why === SOURCE_CHANGED) sourceChanged.push(r.file);
-    else if (why !== null && why !== NO_DIRECT) problems.push({ file: r.file, why });
-    await reader.breathe();
-  }
-  return { bytes: reader.bytes, files: ranges.length, problems, sourceChanged, direct: reader.direct };
+  ranges.forEach((r, i) => {
+    const v = verdicts[i];
+    if (v === SOURCE_CHANGED) sourceChanged.push(r.file);
+    else if (typeof v === 'string') problems.push({ file: r.file, why: v });
+  });
+  return { bytes: shared.bytes, files: ranges.length, problems, sourceChanged, direct: shared.direct };
 }

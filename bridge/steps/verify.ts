@@ -63,13 +63,18 @@ export const verify: Step = {
     const budget = budgetBytes(config.verify.scrub, before?.copy_bytes ?? usedBytes(target));
     const planner = new ScrubPlanner(before?.next ?? null, budget);
     const written = new Set(session.written.filter((f) => !session.skipped.has(f)));
+    const sizes = new Map<string, number>();
     const cmp = await compareTrees(source, copy, {
       exclude: excludeMatcher(config.source.exclude),
       skip: session.skipped,
       owners: process.getuid?.() === 0,
       signal: ctx.signal,
       changedSince: session.startedAt,
-      onFile: (path, size) => planner.offer(path, size, written.has(path)),
+      onFile: (path, size) => {
+        const ours = written.has(path);
+        if (ours) sizes.set(path, size);
+        planner.offer(path, size, ours);
+      },
     }).catch(cancelled);
     if (cmp.differenceCount) {
       const more =
@@ -94,7 +99,7 @@ export const verify: Step = {
     const read = await readBack(
       source,
       copy,
-      [...[...written].map((file) => ({ file, start: 0 })), ...plan.ranges],
+      [...[...written].map((file) => ({ file, start: 0, size: sizes.get(file) })), ...plan.ranges],
       { signal: ctx.signal, changedSince: session.startedAt, onBytes: progress.onBytes },
     ).catch(cancelled);
     progress.done();
