@@ -313,7 +313,7 @@ export async function readBack(
   };
   const small = queue([]);
   const big = queue([]);
-  ranges.forEach((r, i) => (isBig(r) ? big : small).indexes.push(i));
+  for (const [i, r] of ranges.entries()) (isBig(r) ? big : small).indexes.push(i);
   const readers = Array.from(
     { length: Math.min(SMALL_READERS, small.indexes.length) },
     () => new Reader(shared, SMALL),
