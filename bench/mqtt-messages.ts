@@ -13,12 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../bridge/config.js';
+import type { RunEvents } from '../bridge/events.js';
 import { silentLogger } from '../bridge/log.js';
 import { MqttLink, type Outgoing } from '../bridge/mqtt/link.js';
 import { MqttReporter } from '../bridge/mqtt/publisher.js';
 import { topics } from '../bridge/protocol.js';
 import { Bus } from '../bridge/run/bus.js';
-import type { RunEvents } from '../bridge/run/events.js';
 import { recorder, startBroker } from '../test/helpers/broker.js';
 
 const { values } = parseArgs({

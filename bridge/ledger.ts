@@ -17,11 +17,11 @@ import { readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from './config.js';
+import type { RunEnded } from './events.js';
 import { acquireLock } from './lockfile.js';
 import type { Logger } from './log.js';
 import { type DriveState, driveSchema, isoNow, isoTime, RESULTS } from './protocol.js';
 import { type ScrubRecord, scrubPercent } from './rsync/scrub-plan.js';
-import type { RunEnded } from './run/events.js';
 import { stateError, writeJsonAtomic } from './state-file.js';
 
 const time = z.string().nullable().default(null);

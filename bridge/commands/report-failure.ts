@@ -1,5 +1,6 @@
 import { type Config, findDrive, loadConfig } from '../config.js';
 import { type Delivery, EmailReporter, isReported } from '../email/reporter.js';
+import type { RunEnded } from '../events.js';
 import { run } from '../exec.js';
 import { type DriveRecord, driveState, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
@@ -7,7 +8,6 @@ import { latestSuccess, recordAfterRun } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce, readRetained } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
 import { decode, eventSchema, isoNow, type Status, statusSchema, topics } from '../protocol.js';
-import type { RunEnded } from '../run/events.js';
 import { newRunId } from '../run/runner.js';
 import { failedAt } from '../words.js';
 import { type Command, EXIT, UsageError } from './command.js';

@@ -11,10 +11,10 @@
  *   await bus.settle();   // the mail is out (or its failure logged)
  */
 import type { Config } from '../config.js';
+import type { RunEnded, RunEvents } from '../events.js';
 import type { DriveRecord, Ledger, LedgerReset } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
-import type { RunEnded, RunEvents } from '../run/events.js';
 import { type Mailer, type MailMessage, smtpMailer } from './mailer.js';
 import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } from './messages.js';
 

@@ -3,6 +3,7 @@
  * each payload checked against its schema here, where it is made.
  */
 import type { Config } from '../config.js';
+import type { RunEnded } from '../events.js';
 import { type DriveRecord, driveState, lastSuccessAt } from '../ledger.js';
 import {
   type DriveState,
@@ -15,7 +16,6 @@ import {
   statusSchema,
   topics,
 } from '../protocol.js';
-import type { RunEnded } from '../run/events.js';
 import type { Outgoing } from './link.js';
 
 export function topicsFor(config: Pick<Config, 'node_id' | 'mqtt'>) {

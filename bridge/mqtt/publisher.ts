@@ -6,13 +6,13 @@
  * MqttLink): start() waits at most for one connection attempt, stop() a bounded time.
  */
 import type { Config, Drive } from '../config.js';
+import type { RunEnded, RunEvents } from '../events.js';
 import { publishDiscovery } from '../homeassistant/publish.js';
 import { type DriveRecord, emptyRecord, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { isPresent } from '../presence.js';
 import type { Status } from '../protocol.js';
 import type { Bus } from '../run/bus.js';
-import type { RunEnded, RunEvents } from '../run/events.js';
 import { MqttLink } from './link.js';
 import {
   driveRecordMessage,

@@ -4,8 +4,8 @@
  * success or failed. Validated with the contract's schema before anything is
  * published, so a payload that breaks the contract fails here, at the source.
  */
+import type { ProgressEvent, RunEnded, RunStarted, StepEvent, WarningEvent } from '../events.js';
 import { isoNow, type Status, statusSchema } from '../protocol.js';
-import type { ProgressEvent, RunEnded, RunStarted, StepEvent, WarningEvent } from '../run/events.js';
 
 /** the contract's limits (protocol.ts): a longer list or text would not validate */
 const MAX_WARNINGS = 200;

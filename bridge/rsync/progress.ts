@@ -4,7 +4,7 @@
  * rsync rewrites the line in place with `\r`, so the stream is split on both
  * `\r` and `\n`.
  */
-import type { SyncProgress } from '../run/events.js';
+import type { SyncProgress } from '../events.js';
 
 // rsync's rate units are powers of 1024, spelt kB/MB/GB/TB (progress.c)
 const UNIT: Record<string, number> = {

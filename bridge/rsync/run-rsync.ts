@@ -4,9 +4,9 @@
  * Cancelling signals the whole tree: the prefix, rsync, and rsync's
  * receiver/generator children.
  */
+import type { SyncProgress } from '../events.js';
 import { spawnOwned } from '../exec.js';
 import { signalTree } from '../processes.js';
-import type { SyncProgress } from '../run/events.js';
 import { unescapeRsync } from './file-list.js';
 import { LineSplitter, parseProgressLine } from './progress.js';
 

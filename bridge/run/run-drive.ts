@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { EXIT } from '../commands/command.js';
 import type { Config, Drive } from '../config.js';
+import type { RunEnded, RunEvents, SyncProgress } from '../events.js';
 import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
@@ -16,7 +17,6 @@ import { isPresent } from '../presence.js';
 import { stepsFor } from '../steps/index.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
-import type { RunEnded, RunEvents, SyncProgress } from './events.js';
 import { newRunId, runSteps } from './runner.js';
 import { attachTerminal } from './terminal.js';
 

@@ -3,10 +3,10 @@
  * first failure, walks the undos back, and tells the bus how the run ended.
  */
 import { randomUUID } from 'node:crypto';
+import type { RunEnded } from '../events.js';
 import type { Result } from '../protocol.js';
 import { asDriveGone } from '../steps/gone.js';
 import { type RunContext, type Step, StepError } from '../steps/step.js';
-import type { RunEnded } from './events.js';
 
 export type RunOutcome = RunEnded;
 

@@ -3,9 +3,9 @@
  * plain journal-friendly lines otherwise (at most one progress line every 10 s,
  * so the journal is not flooded).
  */
+import type { RunEvents, SyncProgress } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Bus } from './bus.js';
-import type { RunEvents, SyncProgress } from './events.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -6,9 +6,9 @@
  * runner does that once for all of them.
  */
 import type { Config, Drive } from '../config.js';
+import type { RunEvents, SyncProgress } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
-import type { RunEvents, SyncProgress } from '../run/events.js';
 
 export interface RunFacts {
   /** the block device that appeared (LUKS container or plain filesystem) */

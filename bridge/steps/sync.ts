@@ -7,6 +7,7 @@
 import { readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Drive } from '../config.js';
+import type { SyncProgress } from '../events.js';
 import { acquireLock, describeBusy, type HeldLock } from '../lockfile.js';
 import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
@@ -29,7 +30,6 @@ import {
 } from '../rsync/snapshots.js';
 import { Throttle } from '../rsync/throttle.js';
 import { wouldChange } from '../rsync/would-change.js';
-import type { SyncProgress } from '../run/events.js';
 import { DriveGoneError, driveGone } from './gone.js';
 import { MARKER_FILE } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';

@@ -12,6 +12,7 @@
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { budgetBytes } from '../config/budget.js';
+import type { SyncProgress } from '../events.js';
 import { Ledger } from '../ledger.js';
 import { isoNow } from '../protocol.js';
 import { excludeMatcher } from '../rsync/exclude.js';
@@ -30,7 +31,6 @@ import {
   syncFilesystem,
 } from '../rsync/snapshots.js';
 import { Throttle } from '../rsync/throttle.js';
-import type { SyncProgress } from '../run/events.js';
 import { type RunContext, type RunFacts, type Step, StepError } from './step.js';
 
 function plural(n: number, word: string, words = `${word}s`): string {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
+import type { RunEnded, RunEvents } from '../../bridge/events.js';
 import { Ledger } from '../../bridge/ledger.js';
 import { MqttReporter } from '../../bridge/mqtt/publisher.js';
 import {
@@ -18,7 +19,6 @@ import {
   topics,
 } from '../../bridge/protocol.js';
 import { Bus } from '../../bridge/run/bus.js';
-import type { RunEnded, RunEvents } from '../../bridge/run/events.js';
 import { freePort, recorder } from '../helpers/broker.js';
 import { fixture, memoryLog, spawnMosquitto } from './mqtt-helpers.js';
 

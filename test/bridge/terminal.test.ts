@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import type { RunEvents } from '../../bridge/events.js';
 import { createLogger } from '../../bridge/log.js';
 import { Bus } from '../../bridge/run/bus.js';
-import type { RunEvents } from '../../bridge/run/events.js';
 import { attachTerminal } from '../../bridge/run/terminal.js';
 
 /** a terminal (or not) and a logger writing into one transcript, in order */

@@ -3,9 +3,9 @@
  * records), empty facts, and collectors for progress and warnings.
  */
 import { type Config, parseConfig } from '../../bridge/config.js';
+import type { RunEvents, SyncProgress } from '../../bridge/events.js';
 import { type Logger, silentLogger } from '../../bridge/log.js';
 import { Bus } from '../../bridge/run/bus.js';
-import type { RunEvents, SyncProgress } from '../../bridge/run/events.js';
 import { newRunId } from '../../bridge/run/runner.js';
 import type { RunContext } from '../../bridge/steps/step.js';
 

@@ -1,6 +1,6 @@
 /** What a run tells the rest of the system, in order: start, steps, progress, end. */
-import type { LedgerReset } from '../ledger.js';
-import type { Result } from '../protocol.js';
+import type { LedgerReset } from './ledger.js';
+import type { Result } from './protocol.js';
 
 export interface SyncProgress {
   /** 0..100 */
