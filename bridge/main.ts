@@ -3,9 +3,10 @@
  * listed once in bridge/commands/index.ts.
  */
 import { type ParsedArguments, parseArguments } from './commands/arguments.js';
-import { type Command, EXIT, UsageError } from './commands/command.js';
+import { type Command, UsageError } from './commands/command.js';
 import { type CommandEntry, commands, loadCommands } from './commands/index.js';
 import { ConfigError, configPath } from './config.js';
+import { EXIT } from './exit.js';
 import { createLogger } from './log.js';
 import { nearest } from './nearest.js';
 

@@ -1,12 +1,13 @@
 import { type Config, loadConfig } from '../config.js';
 import { EmailReporter } from '../email/reporter.js';
+import { EXIT } from '../exit.js';
 import { driveState, Ledger, successUnknown } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { type Outgoing, publishOnce } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
 import { type DriveState, eventSchema, isoNow, topics } from '../protocol.js';
 import { formatAge, localTime, overdueText } from '../words.js';
-import { type Command, EXIT } from './command.js';
+import type { Command } from './command.js';
 
 export interface CheckDeps {
   config: Config;

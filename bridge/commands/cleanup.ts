@@ -1,4 +1,5 @@
 import { type Drive, findDrive, loadConfig } from '../config.js';
+import { EXIT } from '../exit.js';
 import { describeBusy, tryLock, whoHolds } from '../lockfile.js';
 import type { Logger } from '../log.js';
 import { driveLockFile } from '../run/run-drive.js';
@@ -9,7 +10,7 @@ import {
   foreignMountMessage,
   unmountDrive,
 } from '../steps/teardown.js';
-import { type Command, EXIT, UsageError } from './command.js';
+import { type Command, UsageError } from './command.js';
 
 export const cleanupCommand: Command = {
   name: 'cleanup',

@@ -5,14 +5,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Logger } from '../log.js';
 
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  usage: 2,
-  /** EX_TEMPFAIL: the drive was not plugged in, or another run of it was going: nothing was started */
-  tempfail: 75,
-} as const;
-
 export class UsageError extends Error {
   override name = 'UsageError';
 }

@@ -10,13 +10,14 @@ import { parseConfig } from '../config.js';
 import { watchAsHomeAssistant } from '../demo/home-assistant-view.js';
 import { writeSampleSource } from '../demo/sample.js';
 import { startEmbeddedBroker } from '../embedded-broker.js';
+import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
 import { driveRecordMessage } from '../mqtt/messages.js';
 import { publishOnce } from '../mqtt/oneshot.js';
 import { reportersFor } from '../run/reporters.js';
 import { runDrive } from '../run/run-drive.js';
 import { formatBytes } from '../run/terminal.js';
-import { type Command, EXIT } from './command.js';
+import type { Command } from './command.js';
 import { statusReport, statusTable } from './status.js';
 
 /**

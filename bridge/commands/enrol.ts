@@ -1,8 +1,9 @@
 import { enrolDrive } from '../../units/prepare/enrol.js';
 import { Refused } from '../../units/prepare/safety.js';
 import { findDrive, loadConfig } from '../config.js';
+import { EXIT } from '../exit.js';
 import { tokenFile } from '../steps/marker.js';
-import { type Command, EXIT, UsageError } from './command.js';
+import { type Command, UsageError } from './command.js';
 
 export const enrolCommand: Command = {
   name: 'enrol',

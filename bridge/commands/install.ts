@@ -6,7 +6,8 @@ import { afterInstall } from '../../units/live.js';
 import { BlockError } from '../../units/managed-block.js';
 import { bridgeCli, hiddenFromServices, ledCli } from '../../units/paths.js';
 import { loadConfig } from '../config.js';
-import { type Command, EXIT } from './command.js';
+import { EXIT } from '../exit.js';
+import type { Command } from './command.js';
 
 export const installCommand: Command = {
   name: 'install',

@@ -4,7 +4,8 @@ import { Writable } from 'node:stream';
 import { keyFileFor, preflight, prepareDrive } from '../../units/prepare/prepare.js';
 import { blockDevice, NotABlockDevice, Refused } from '../../units/prepare/safety.js';
 import { loadConfig } from '../config.js';
-import { type Command, EXIT, UsageError } from './command.js';
+import { EXIT } from '../exit.js';
+import { type Command, UsageError } from './command.js';
 
 /** Lines typed on stdin, one at a time; echo off on a terminal when asked (passphrases). */
 function lineReader(): { ask(prompt: string, hidden?: boolean): Promise<string | null>; close(): void } {

@@ -2,6 +2,7 @@ import { type Config, findDrive, loadConfig } from '../config.js';
 import { type Delivery, EmailReporter, isReported } from '../email/reporter.js';
 import type { RunEnded } from '../events.js';
 import { run } from '../exec.js';
+import { EXIT } from '../exit.js';
 import { type DriveRecord, driveState, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { latestSuccess, recordAfterRun } from '../mqtt/messages.js';
@@ -10,7 +11,7 @@ import { isPresent } from '../presence.js';
 import { decode, eventSchema, isoNow, type Status, statusSchema, topics } from '../protocol.js';
 import { newRunId } from '../run/runner.js';
 import { failedAt } from '../words.js';
-import { type Command, EXIT, UsageError } from './command.js';
+import { type Command, UsageError } from './command.js';
 
 /** What systemd (≥ 251) tells an OnFailure= unit about the unit that failed. */
 export interface MonitorInfo {

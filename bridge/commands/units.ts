@@ -3,7 +3,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { PATHS_HELP, pathOptions, pathsOf } from '../../units/cli-options.js';
 import { plan, UNIT_DIR } from '../../units/generate.js';
 import { loadConfig } from '../config.js';
-import { type Command, EXIT, UsageError } from './command.js';
+import { EXIT } from '../exit.js';
+import { type Command, UsageError } from './command.js';
 
 export const unitsCommand: Command = {
   name: 'units',

@@ -7,9 +7,9 @@
  * unmounts and closes.
  */
 import { join } from 'node:path';
-import { EXIT } from '../commands/command.js';
 import type { Config, Drive } from '../config.js';
 import type { RunEnded, RunEvents, SyncProgress } from '../events.js';
+import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
