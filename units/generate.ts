@@ -7,6 +7,7 @@
  */
 import { basename, isAbsolute, join } from 'node:path';
 import type { Config, Drive } from '../bridge/config.js';
+import { byUuidDeviceUnit, instance } from '../bridge/systemd.js';
 import {
   BLINKSTICK_RULE_FILE,
   blinkstickUdevRule,
@@ -14,7 +15,6 @@ import {
   SYSFS_LED_RULE_FILE,
   sysfsLedUdevRule,
 } from '../led-agent/udev.js';
-import { byUuidDeviceUnit, instance } from './escape.js';
 import { bridgeCli, type InstallPaths, ledCli } from './paths.js';
 import {
   commandLine,

@@ -5,8 +5,8 @@
  * leading "-" there would change what those mean, so none gets past loading.
  */
 import { z } from 'zod';
-import { instance, mountUnit } from '../../units/escape.js';
 import { DRIVE_NAME, NODE_ID } from '../protocol.js';
+import { instance, mountUnit } from '../systemd.js';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 

@@ -5,10 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { systemdEscape } from '../../units/escape.js';
 import type { Drive } from '../config.js';
 import { run } from '../exec.js';
 import { deviceByUuid, isMountOf, type MountEntry, mapperPath, mountAt } from '../mounts.js';
+import { systemdEscape } from '../systemd.js';
 import { StepError } from './step.js';
 
 export function cryptsetupUnit(mapper: string): string {

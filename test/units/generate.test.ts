@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { type Config, parseConfig } from '../../bridge/config.js';
-import { byUuidDeviceUnit, mountUnit } from '../../units/escape.js';
+import { byUuidDeviceUnit, mountUnit } from '../../bridge/systemd.js';
 import {
   BACKUP_TEMPLATE,
   CRYPTTAB,

@@ -16,7 +16,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { type Config, ConfigError, parseConfig } from '../../bridge/config.js';
-import { instance, mountUnit } from '../../units/escape.js';
+import { instance, mountUnit } from '../../bridge/systemd.js';
 import { BACKUP_TEMPLATE, CRYPTTAB, cryptsetupUnitName, FSTAB, UNIT_DIR } from '../../units/generate.js';
 import { readBlock, removeBlock } from '../../units/managed-block.js';
 import { ALPHA_UUID, offsiteHere, PLAIN_UUID } from './cli.js';

@@ -10,7 +10,7 @@ import {
   mountUnit,
   systemdUnescape as unescapeName,
   unescapePath,
-} from '../../units/escape.js';
+} from '../../bridge/systemd.js';
 
 /**
  * The real systemd-escape, many arguments per call: it prints the results on
