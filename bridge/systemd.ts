@@ -106,3 +106,8 @@ export function byUuidDeviceUnit(uuid: string): string {
 export function mountUnit(mountPoint: string): string {
   return `${escapePath(mountPoint)}.mount`;
 }
+
+/** The unit systemd's crypttab generator makes for a mapping, e.g. systemd-cryptsetup@offsite\x2dalpha.service. */
+export function cryptsetupUnit(mapper: string): string {
+  return instance('systemd-cryptsetup@.service', mapper);
+}

@@ -7,7 +7,7 @@
  */
 import { basename, isAbsolute, join } from 'node:path';
 import type { Config, Drive } from '../bridge/config.js';
-import { byUuidDeviceUnit, instance } from '../bridge/systemd.js';
+import { byUuidDeviceUnit, cryptsetupUnit, instance } from '../bridge/systemd.js';
 import {
   BLINKSTICK_RULE_FILE,
   blinkstickUdevRule,
@@ -302,10 +302,6 @@ export function ledService(config: Config, p: InstallPaths): string {
   ]);
 }
 
-export function cryptsetupUnitName(mapper: string): string {
-  return instance('systemd-cryptsetup@.service', mapper);
-}
-
 /**
  * A drop-in for the cryptsetup unit the crypttab generator makes. It sets a
  * start timeout (the generated unit has none): a dying disk then fails the
@@ -408,7 +404,7 @@ export function plan(config: Config, p: InstallPaths): Plan {
       });
     if (drive.kind === 'luks') {
       crypttab.push(crypttabLine(drive));
-      files.push(unit(join(`${cryptsetupUnitName(drive.mapper)}.d`, DROP_IN), cryptsetupDropIn(drive)));
+      files.push(unit(join(`${cryptsetupUnit(drive.mapper)}.d`, DROP_IN), cryptsetupDropIn(drive)));
     }
     if (drive.kind !== 'directory') fstab.push(fstabLine(drive));
   }

@@ -8,12 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Drive } from '../config.js';
 import { run } from '../exec.js';
 import { deviceByUuid, isMountOf, type MountEntry, mapperPath, mountAt } from '../mounts.js';
-import { systemdEscape } from '../systemd.js';
+import { cryptsetupUnit } from '../systemd.js';
 import { StepError } from './step.js';
-
-export function cryptsetupUnit(mapper: string): string {
-  return `systemd-cryptsetup@${systemdEscape(mapper)}.service`;
-}
 
 export async function waitUntil(pred: () => boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
   const until = Date.now() + timeoutMs;

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { run } from '../exec.js';
 import { mapperPath } from '../mounts.js';
+import { cryptsetupUnit } from '../systemd.js';
 import { type Step, StepError } from './step.js';
-import { closeMapping, cryptsetupUnit, waitUntil } from './teardown.js';
+import { closeMapping, waitUntil } from './teardown.js';
 
 /**
  * Unlock through systemd-cryptsetup@<mapper>.service (from the crypttab line

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   byUuidDeviceUnit,
+  cryptsetupUnit,
   systemdEscape as escapeName,
   escapePath,
   instance,
@@ -179,6 +180,7 @@ describe('systemd escaping', () => {
       instance('systemd-cryptsetup@.service', 'offsite-x'),
       'systemd-cryptsetup@offsite\\x2dx.service',
     );
+    assert.equal(cryptsetupUnit('offsite-x'), 'systemd-cryptsetup@offsite\\x2dx.service');
     assert.equal(
       instance('offsite-backup@.service', 'a b'),
       realOne(['--template=offsite-backup@.service'], 'a b').out,

@@ -16,8 +16,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { type Config, ConfigError, parseConfig } from '../../bridge/config.js';
-import { instance, mountUnit } from '../../bridge/systemd.js';
-import { BACKUP_TEMPLATE, CRYPTTAB, cryptsetupUnitName, FSTAB, UNIT_DIR } from '../../units/generate.js';
+import { cryptsetupUnit, instance, mountUnit } from '../../bridge/systemd.js';
+import { BACKUP_TEMPLATE, CRYPTTAB, FSTAB, UNIT_DIR } from '../../units/generate.js';
 import { readBlock, removeBlock } from '../../units/managed-block.js';
 import { ALPHA_UUID, offsiteHere, PLAIN_UUID } from './cli.js';
 
@@ -109,7 +109,7 @@ function unitsOf(config: Config): string[] {
     if (d.kind === 'directory') continue;
     names.add(instance(BACKUP_TEMPLATE, d.name));
     names.add(mountUnit(d.mountPoint));
-    if (d.kind === 'luks') names.add(cryptsetupUnitName(d.mapper));
+    if (d.kind === 'luks') names.add(cryptsetupUnit(d.mapper));
   }
   return [...names];
 }
