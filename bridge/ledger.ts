@@ -271,6 +271,27 @@ export class Ledger {
   }
 }
 
+/** enough ids to cover any plausible streak of failures without growing forever */
+const REPORTED_KEEP = 50;
+
+/** true when a run id or systemd invocation id is recorded as reported (its failure was mailed) */
+export function isReported(record: DriveRecord, id: string | undefined | null): boolean {
+  return Boolean(id) && record.reported_failures.includes(id as string);
+}
+
+export async function markReported(
+  ledger: Ledger,
+  drive: string,
+  ids: ReadonlyArray<string | undefined | null>,
+): Promise<void> {
+  const fresh = ids.filter((id): id is string => Boolean(id));
+  await ledger.update(drive, (r) => ({
+    reported_failures: [...r.reported_failures.filter((id) => !fresh.includes(id)), ...fresh].slice(
+      -REPORTED_KEEP,
+    ),
+  }));
+}
+
 const DAY_MS = 86_400_000;
 /** a success this far ahead of the clock is taken as now (the clock was corrected since); beyond, unknown */
 const CLOCK_SLACK_MS = 10 * 60_000;

@@ -1,9 +1,9 @@
 import { type Config, findDrive, loadConfig } from '../config.js';
-import { type Delivery, EmailReporter, isReported } from '../email/reporter.js';
+import { type Delivery, EmailReporter } from '../email/reporter.js';
 import type { RunEnded } from '../events.js';
 import { run } from '../exec.js';
 import { EXIT } from '../exit.js';
-import { type DriveRecord, driveState, Ledger } from '../ledger.js';
+import { type DriveRecord, driveState, isReported, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { latestSuccess, recordAfterRun } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce, readRetained } from '../mqtt/oneshot.js';

@@ -5,6 +5,4 @@ export {
   type Delivery,
   EmailReporter,
   type EmailReporterOptions,
-  isReported,
-  markReported,
 } from './reporter.js';

@@ -12,7 +12,7 @@
  */
 import type { Config } from '../config.js';
 import type { RunEnded, RunEvents } from '../events.js';
-import type { DriveRecord, Ledger, LedgerReset } from '../ledger.js';
+import { type DriveRecord, type Ledger, type LedgerReset, markReported } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
 import { type Mailer, type MailMessage, smtpMailer } from './mailer.js';
@@ -22,27 +22,6 @@ import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } f
 export type Delivery = 'sent' | 'not-wanted' | 'failed';
 
 type Occasion = 'failure' | 'success' | 'overdue' | 'warning';
-
-/** enough ids to cover any plausible streak of failures without growing forever */
-const REPORTED_KEEP = 50;
-
-/** true when a run id or systemd invocation id is recorded as reported */
-export function isReported(record: DriveRecord, id: string | undefined | null): boolean {
-  return Boolean(id) && record.reported_failures.includes(id as string);
-}
-
-export async function markReported(
-  ledger: Ledger,
-  drive: string,
-  ids: ReadonlyArray<string | undefined | null>,
-): Promise<void> {
-  const fresh = ids.filter((id): id is string => Boolean(id));
-  await ledger.update(drive, (r) => ({
-    reported_failures: [...r.reported_failures.filter((id) => !fresh.includes(id)), ...fresh].slice(
-      -REPORTED_KEEP,
-    ),
-  }));
-}
 
 export interface EmailReporterOptions {
   config: Config;
