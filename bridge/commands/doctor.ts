@@ -1,8 +1,8 @@
-import { PATHS_HELP, pathOptions, pathsOf, rootOf, rootOption } from '../../units/cli-options.js';
 import { doctor } from '../../units/doctor.js';
 import { loadConfig } from '../config.js';
 import { EXIT } from '../exit.js';
 import type { Command } from './command.js';
+import { PATHS_HELP, pathOptions, pathsOf, rootOf, rootOption } from './options.js';
 
 export const doctorCommand: Command = {
   name: 'doctor',

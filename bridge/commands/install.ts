@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { PATHS_HELP, pathOptions, pathsOf, rootOf, rootOption } from '../../units/cli-options.js';
 import { ledWanted, plan } from '../../units/generate.js';
 import { applyInstall, describe, InstallError, planInstall } from '../../units/install.js';
 import { afterInstall } from '../../units/live.js';
@@ -8,6 +7,7 @@ import { bridgeCli, hiddenFromServices, ledCli } from '../../units/paths.js';
 import { loadConfig } from '../config.js';
 import { EXIT } from '../exit.js';
 import type { Command } from './command.js';
+import { PATHS_HELP, pathOptions, pathsOf, rootOf, rootOption } from './options.js';
 
 export const installCommand: Command = {
   name: 'install',

@@ -1,9 +1,9 @@
-import { rootOf, rootOption } from '../../units/cli-options.js';
 import { applyUninstall, describe, InstallError, planUninstall, readManifest } from '../../units/install.js';
 import { afterUninstall, beforeUninstall } from '../../units/live.js';
 import { BlockError } from '../../units/managed-block.js';
 import { EXIT } from '../exit.js';
 import type { Command } from './command.js';
+import { rootOf, rootOption } from './options.js';
 
 export const uninstallCommand: Command = {
   name: 'uninstall',

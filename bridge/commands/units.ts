@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { PATHS_HELP, pathOptions, pathsOf } from '../../units/cli-options.js';
 import { plan, UNIT_DIR } from '../../units/generate.js';
 import { loadConfig } from '../config.js';
 import { EXIT } from '../exit.js';
 import { type Command, UsageError } from './command.js';
+import { PATHS_HELP, pathOptions, pathsOf } from './options.js';
 
 export const unitsCommand: Command = {
   name: 'units',

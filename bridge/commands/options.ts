@@ -1,7 +1,7 @@
 /** Options shared by `offsite install`, `uninstall`, `units` and `doctor`. */
 import { resolve } from 'node:path';
-import type { CommandContext } from '../bridge/commands/command.js';
-import { type InstallPaths, installPaths } from './paths.js';
+import { type InstallPaths, installPaths } from '../../units/paths.js';
+import type { CommandContext } from './command.js';
 
 export const rootOption = { root: { type: 'string' } } as const;
 export const pathOptions = { node: { type: 'string' }, prefix: { type: 'string' } } as const;
