@@ -14,7 +14,7 @@ import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
 import { driveRecordMessage } from '../mqtt/messages.js';
 import { publishOnce } from '../mqtt/oneshot.js';
-import { reportersFor } from '../run/reporters.js';
+import { reportersFor } from '../reporters/index.js';
 import { runDrive } from '../run/run-drive.js';
 import { formatBytes } from '../run/terminal.js';
 import type { Command } from './command.js';

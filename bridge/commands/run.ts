@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { latestSuccess, statusMessage, topicsFor } from '../mqtt/messages.js';
 import { publishOnce, readRetained } from '../mqtt/oneshot.js';
 import { decode, isoNow, statusSchema } from '../protocol.js';
-import { reportersFor } from '../run/reporters.js';
+import { reportersFor } from '../reporters/index.js';
 import { DriveAbsentError, DriveBusyError, runDrive } from '../run/run-drive.js';
 import { type Command, UsageError } from './command.js';
 

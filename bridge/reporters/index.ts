@@ -6,7 +6,7 @@
 import type { Config } from '../config.js';
 import { Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
-import type { Reporter } from './run-drive.js';
+import type { Reporter } from '../run/run-drive.js';
 
 export async function reportersFor(config: Config, log: Logger): Promise<Reporter[]> {
   const ledger = new Ledger(config.state_dir);
