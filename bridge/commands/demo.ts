@@ -15,8 +15,8 @@ import { Ledger } from '../ledger.js';
 import { driveRecordMessage } from '../mqtt/messages.js';
 import { publishOnce } from '../mqtt/oneshot.js';
 import { reportersFor } from '../reporters/index.js';
+import { formatBytes } from '../reporters/terminal.js';
 import { runDrive } from '../run/run-drive.js';
-import { formatBytes } from '../run/terminal.js';
 import type { Command } from './command.js';
 import { statusReport, statusTable } from './status.js';
 

@@ -14,11 +14,11 @@ import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
 import { isPresent } from '../presence.js';
+import { attachTerminal } from '../reporters/terminal.js';
 import { stepsFor } from '../steps/index.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
 import { newRunId, runSteps } from './runner.js';
-import { attachTerminal } from './terminal.js';
 
 /** Something that listens to a run: started before the first step, stopped (flushed) after the last. */
 export interface Reporter {

@@ -5,7 +5,7 @@
  */
 import type { RunEvents, SyncProgress } from '../events.js';
 import type { Logger } from '../log.js';
-import type { Bus } from './bus.js';
+import type { Bus } from '../run/bus.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
