@@ -16,8 +16,8 @@ import { parseConfig } from '../bridge/config.js';
 import type { RunEvents } from '../bridge/events.js';
 import { silentLogger } from '../bridge/log.js';
 import { MqttLink, type Outgoing } from '../bridge/mqtt/link.js';
-import { MqttReporter } from '../bridge/mqtt/publisher.js';
 import { topics } from '../bridge/protocol.js';
+import { MqttReporter } from '../bridge/reporters/mqtt.js';
 import { Bus } from '../bridge/run/bus.js';
 import { recorder, startBroker } from '../test/helpers/broker.js';
 

@@ -12,7 +12,7 @@ export async function reportersFor(config: Config, log: Logger): Promise<Reporte
   const ledger = new Ledger(config.state_dir);
   const reporters: Reporter[] = [];
   if (config.mqtt?.enabled) {
-    const { MqttReporter } = await import('../mqtt/publisher.js');
+    const { MqttReporter } = await import('./mqtt.js');
     reporters.push(new MqttReporter({ config, log, ledger }));
   }
   if (config.email) {

@@ -8,7 +8,6 @@ import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import type { RunEnded, RunEvents } from '../../bridge/events.js';
 import { Ledger } from '../../bridge/ledger.js';
-import { MqttReporter } from '../../bridge/mqtt/publisher.js';
 import {
   decode,
   driveSchema,
@@ -18,6 +17,7 @@ import {
   statusSchema,
   topics,
 } from '../../bridge/protocol.js';
+import { MqttReporter } from '../../bridge/reporters/mqtt.js';
 import { Bus } from '../../bridge/run/bus.js';
 import { freePort, recorder } from '../helpers/broker.js';
 import { fixture, memoryLog, spawnMosquitto } from './mqtt-helpers.js';

@@ -10,19 +10,19 @@ import type { RunEnded, RunEvents } from '../events.js';
 import { publishDiscovery } from '../homeassistant/publish.js';
 import { type DriveRecord, emptyRecord, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
-import { isPresent } from '../presence.js';
-import type { Status } from '../protocol.js';
-import type { Bus } from '../run/bus.js';
-import { MqttLink } from './link.js';
+import { MqttLink } from '../mqtt/link.js';
 import {
   driveRecordMessage,
   eventMessage,
   latestSuccess,
   recordAfterRun,
   statusMessage,
-} from './messages.js';
-import { RunStatus } from './run-status.js';
-import { Throttle } from './throttle.js';
+} from '../mqtt/messages.js';
+import { RunStatus } from '../mqtt/run-status.js';
+import { Throttle } from '../mqtt/throttle.js';
+import { isPresent } from '../presence.js';
+import type { Status } from '../protocol.js';
+import type { Bus } from '../run/bus.js';
 
 export interface MqttReporterDeps {
   config: Config;
