@@ -18,11 +18,11 @@ import {
   recordAfterRun,
   statusMessage,
 } from '../mqtt/messages.js';
-import { RunStatus } from '../mqtt/run-status.js';
 import { Throttle } from '../mqtt/throttle.js';
 import { isPresent } from '../presence.js';
 import type { Status } from '../protocol.js';
 import type { Bus } from '../run/bus.js';
+import { RunStatus } from './run-status.js';
 
 export interface MqttReporterDeps {
   config: Config;

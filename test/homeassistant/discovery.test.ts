@@ -11,8 +11,8 @@ import { deviceName } from '../../bridge/homeassistant/device.js';
 import { discoveryPayload, discoveryTopicFor, entityIds } from '../../bridge/homeassistant/discovery.js';
 import { driveState, emptyRecord } from '../../bridge/ledger.js';
 import { eventMessage, recordAfterRun } from '../../bridge/mqtt/messages.js';
-import { RunStatus } from '../../bridge/mqtt/run-status.js';
 import { EVENT_TYPES, idleStatus, isoTime, topics } from '../../bridge/protocol.js';
+import { RunStatus } from '../../bridge/reporters/run-status.js';
 import {
   BINARY_SENSOR_CLASSES,
   DEPRECATED,
