@@ -1,11 +1,11 @@
 import { type Config, loadConfig } from '../config.js';
-import { EmailReporter } from '../email/reporter.js';
 import { EXIT } from '../exit.js';
 import { driveState, Ledger, successUnknown } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { type Outgoing, publishOnce } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
 import { type DriveState, eventSchema, isoNow, topics } from '../protocol.js';
+import { EmailReporter } from '../reporters/email.js';
 import { formatAge, localTime, overdueText } from '../words.js';
 import type { Command } from './command.js';
 

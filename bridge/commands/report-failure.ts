@@ -1,5 +1,4 @@
 import { type Config, findDrive, loadConfig } from '../config.js';
-import { type Delivery, EmailReporter } from '../email/reporter.js';
 import type { RunEnded } from '../events.js';
 import { run } from '../exec.js';
 import { EXIT } from '../exit.js';
@@ -9,6 +8,7 @@ import { latestSuccess, recordAfterRun } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce, readRetained } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
 import { decode, eventSchema, isoNow, type Status, statusSchema, topics } from '../protocol.js';
+import { type Delivery, EmailReporter } from '../reporters/email.js';
 import { newRunId } from '../run/runner.js';
 import { failedAt } from '../words.js';
 import { type Command, UsageError } from './command.js';

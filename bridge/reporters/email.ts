@@ -11,12 +11,12 @@
  *   await bus.settle();   // the mail is out (or its failure logged)
  */
 import type { Config } from '../config.js';
+import { type Mailer, type MailMessage, smtpMailer } from '../email/mailer.js';
+import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } from '../email/messages.js';
 import type { RunEnded, RunEvents } from '../events.js';
 import { type DriveRecord, type Ledger, type LedgerReset, markReported } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
-import { type Mailer, type MailMessage, smtpMailer } from './mailer.js';
-import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } from './messages.js';
 
 /** what happened to a mail: sent, not asked for by `email.on` (or no email configured), or failed (logged) */
 export type Delivery = 'sent' | 'not-wanted' | 'failed';
