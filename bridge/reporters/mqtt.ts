@@ -18,10 +18,10 @@ import {
   recordAfterRun,
   statusMessage,
 } from '../mqtt/messages.js';
-import { Throttle } from '../mqtt/throttle.js';
 import { isPresent } from '../presence.js';
 import type { Status } from '../protocol.js';
 import type { Bus } from '../run/bus.js';
+import { Throttle } from '../throttle.js';
 import { RunStatus } from './run-status.js';
 
 export interface MqttReporterDeps {
