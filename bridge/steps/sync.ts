@@ -14,7 +14,6 @@ import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../rsync/file-list.js';
 import { isMountPoint } from '../rsync/mount-check.js';
 import { runRsync } from '../rsync/run-rsync.js';
-import { endSession, startSession } from '../rsync/session.js';
 import {
   checkCopyPaths,
   checkLayout,
@@ -30,6 +29,7 @@ import {
 } from '../rsync/snapshots.js';
 import { Throttle } from '../rsync/throttle.js';
 import { wouldChange } from '../rsync/would-change.js';
+import { endSession, startSession } from './copy-session.js';
 import { DriveGoneError, driveGone } from './gone.js';
 import { MARKER_FILE } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';

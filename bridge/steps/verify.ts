@@ -19,7 +19,6 @@ import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
 import { readBack } from '../rsync/read-back.js';
 import { ScrubPlanner, type ScrubRecord, scrubPercent, scrubRecordAfter } from '../rsync/scrub-plan.js';
-import { endSession, sessionOf } from '../rsync/session.js';
 import {
   clearCompareContents,
   dropFromStaging,
@@ -31,6 +30,7 @@ import {
   syncFilesystem,
 } from '../rsync/snapshots.js';
 import { Throttle } from '../rsync/throttle.js';
+import { endSession, sessionOf } from './copy-session.js';
 import { type RunContext, type RunFacts, type Step, StepError } from './step.js';
 
 function plural(n: number, word: string, words = `${word}s`): string {

@@ -5,8 +5,8 @@
  * with the run.
  */
 import type { HeldLock } from '../lockfile.js';
-import type { RunFacts } from '../steps/step.js';
-import type { PreviousCopy } from './snapshots.js';
+import type { PreviousCopy } from '../rsync/snapshots.js';
+import type { RunFacts } from './step.js';
 
 export interface CopySession {
   lock: HeldLock | null;
