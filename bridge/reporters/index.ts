@@ -16,7 +16,7 @@ export async function reportersFor(config: Config, log: Logger): Promise<Reporte
     reporters.push(new MqttReporter({ config, log, ledger }));
   }
   if (config.email) {
-    const { EmailReporter } = await import('../email/index.js');
+    const { EmailReporter } = await import('./email.js');
     reporters.push(new EmailReporter({ config, ledger, log }));
   }
   return reporters;
