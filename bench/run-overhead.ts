@@ -127,14 +127,13 @@ async function offsiteRun(
     runId: newRunId(),
     log: silentLogger(),
     signal: new AbortController().signal,
-    bus,
     facts: { warnings: [], target },
     progress: () => {},
     warn: (m) => {
       ctx.facts.warnings.push(m);
     },
   };
-  const outcome = await runSteps([sync, verify], ctx);
+  const outcome = await runSteps([sync, verify], ctx, bus);
   if (outcome.result !== 'success') throw new Error(`offsite run failed: ${outcome.message}`);
   return { syncMs: ms.sync ?? 0, verifyMs: ms.verify ?? 0 };
 }

@@ -134,7 +134,6 @@ async function runWithReporters(
     runId,
     log,
     signal: ac.signal,
-    bus,
     facts: { warnings: [] },
     progress(p: SyncProgress) {
       bus.emit('progress', { ...p, runId, drive: drive.name, step: currentStep, time: new Date() });
@@ -147,7 +146,7 @@ async function runWithReporters(
 
   let outcome: RunEnded | undefined;
   try {
-    outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx, refusal);
+    outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx, bus, refusal);
     await bus.settle();
     return outcome;
   } finally {

@@ -3,10 +3,11 @@
  * first failure, walks the undos back, and tells the bus how the run ended.
  */
 import { randomUUID } from 'node:crypto';
-import type { RunEnded } from '../events.js';
+import type { RunEnded, RunEvents } from '../events.js';
 import type { Result } from '../protocol.js';
 import { asDriveGone } from '../steps/gone.js';
 import { type RunContext, type Step, StepError } from '../steps/step.js';
+import type { Bus } from './bus.js';
 
 export type RunOutcome = RunEnded;
 
@@ -30,9 +31,10 @@ function reasonOf(e: unknown): string {
 export async function runSteps(
   steps: readonly Step[],
   ctx: RunContext,
+  bus: Bus<RunEvents>,
   refusal?: Error,
 ): Promise<RunOutcome> {
-  const { bus, drive, runId } = ctx;
+  const { drive, runId } = ctx;
   const startedAt = new Date();
   bus.emit('run:start', { runId, drive: drive.name, time: startedAt });
   const done: Step[] = [];

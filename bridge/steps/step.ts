@@ -6,9 +6,8 @@
  * runner does that once for all of them.
  */
 import type { Config, Drive } from '../config.js';
-import type { RunEvents, SyncProgress } from '../events.js';
+import type { SyncProgress } from '../events.js';
 import type { Logger } from '../log.js';
-import type { Bus } from '../run/bus.js';
 
 export interface RunFacts {
   /** the block device that appeared (LUKS container or plain filesystem) */
@@ -30,7 +29,6 @@ export interface RunContext {
   runId: string;
   log: Logger;
   signal: AbortSignal;
-  bus: Bus<RunEvents>;
   facts: RunFacts;
   /** report sync progress (the runner's reporters throttle what they publish) */
   progress(p: SyncProgress): void;

@@ -46,13 +46,13 @@ describe('a Borg repository as the source', () => {
       verify: { borg_check: 'auto' },
     };
     const first = testRun(raw);
-    const one = await runSteps([sync, verify], first.ctx);
+    const one = await runSteps([sync, verify], first.ctx, first.bus);
     assert.equal(one.result, 'success', one.message);
     const snapshot = readlinkSync(join(target, 'current'));
     const config = statSync(join(target, 'current', 'config'), { bigint: true });
 
     const second = testRun(raw);
-    const two = await runSteps([sync, verify], second.ctx);
+    const two = await runSteps([sync, verify], second.ctx, second.bus);
     assert.equal(two.result, 'success', two.message);
     assert.equal(readlinkSync(join(target, 'current')), snapshot, 'current still names the first copy');
     assert.match(second.log.tail().join('\n'), /nothing changed since .*: no new copy/);

@@ -52,8 +52,8 @@ describe('a drive that went away', () => {
       title: 'pulling the drive',
       run: async () => rmSync(target, { recursive: true, force: true }),
     };
-    const { ctx } = testRun(raw);
-    const outcome = await runSteps([sync, pull, verify], ctx);
+    const { ctx, bus } = testRun(raw);
+    const outcome = await runSteps([sync, pull, verify], ctx, bus);
     assert.equal(outcome.result, 'failed');
     assert.equal(outcome.step, 'verify');
     assert.equal(
@@ -64,7 +64,7 @@ describe('a drive that went away', () => {
 
   it('an I/O error from a device node that is then gone is the drive going away, not "EIO: i/o error"', async () => {
     const { dir, raw } = setup();
-    const { ctx } = testRun({
+    const { ctx, bus } = testRun({
       ...raw,
       drives: [
         { name: 'alpha', uuid: '2d3e4f50-6172-8394-a5b6-c7d8e9f0a1b2', mount_point: join(dir, 'mnt') },
@@ -81,7 +81,7 @@ describe('a drive that went away', () => {
         throw ioError('EIO');
       },
     };
-    const outcome = await runSteps([reading], ctx);
+    const outcome = await runSteps([reading], ctx, bus);
     assert.equal(
       outcome.message,
       `the drive went away during verify (EIO, then ${node} disappeared): was it pulled? The previous copy is intact`,
@@ -90,7 +90,7 @@ describe('a drive that went away', () => {
 
   it('an EIO from a drive that stays is a failing disk, and keeps its own words', async () => {
     const { dir, raw } = setup();
-    const { ctx } = testRun({
+    const { ctx, bus } = testRun({
       ...raw,
       drives: [
         { name: 'alpha', uuid: '2d3e4f50-6172-8394-a5b6-c7d8e9f0a1b2', mount_point: join(dir, 'mnt') },

@@ -70,7 +70,7 @@ async function copy(raw: Record<string, unknown>, between?: (staging: string) =>
   const steps: Step[] = [sync];
   if (between) steps.push({ name: 'between', title: 'between', run: async () => between(staging) });
   steps.push(verify);
-  const outcome = await runSteps(steps, t.ctx);
+  const outcome = await runSteps(steps, t.ctx, t.bus);
   return { ...t, outcome };
 }
 

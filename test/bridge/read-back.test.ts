@@ -74,7 +74,7 @@ describe('verify reads back what the run wrote', () => {
       },
     };
     const t = testRun(drive);
-    const outcome = await runSteps([sync, badBlock, verify], t.ctx);
+    const outcome = await runSteps([sync, badBlock, verify], t.ctx, t.bus);
     assert.equal(outcome.result, 'failed');
     assert.equal(outcome.step, 'verify');
     assert.match(
@@ -87,14 +87,14 @@ describe('verify reads back what the run wrote', () => {
   it('reads back only the files rsync wrote: one changed file of eight on the second run', async () => {
     const { src, raw } = setup();
     const first = testRun(raw);
-    assert.equal((await runSteps([sync, verify], first.ctx)).result, 'success');
+    assert.equal((await runSteps([sync, verify], first.ctx, first.bus)).result, 'success');
     assert.match(
       first.log.tail().join('\n'),
       /read back 7 written files \(70066 bytes\) and a scrub slice of 0 bytes/,
     );
     writeFileSync(join(src, 'data', 'a.txt'), 'changed\n');
     const second = testRun(raw);
-    assert.equal((await runSteps([sync, verify], second.ctx)).result, 'success');
+    assert.equal((await runSteps([sync, verify], second.ctx, second.bus)).result, 'success');
     assert.match(
       second.log.tail().join('\n'),
       /read back 1 written file \(8 bytes\) and a scrub slice of 0 bytes/,

@@ -48,14 +48,13 @@ function context(signal = new AbortController().signal) {
     runId: 'r1',
     log: silentLogger(),
     signal,
-    bus,
     facts: { warnings: [] },
     progress: () => {},
     warn: (m) => {
       ctx.facts.warnings.push(m);
     },
   };
-  return { ctx, seen };
+  return { ctx, bus, seen };
 }
 
 function step(name: string, log: string[], opts: { fail?: Error; undoFails?: boolean } = {}): Step {
@@ -75,9 +74,9 @@ function step(name: string, log: string[], opts: { fail?: Error; undoFails?: boo
 
 describe('the step runner', () => {
   it('walks every step in order and announces each one', async () => {
-    const { ctx, seen } = context();
+    const { ctx, bus, seen } = context();
     const did: string[] = [];
-    const out = await runSteps([step('a', did), step('b', did)], ctx);
+    const out = await runSteps([step('a', did), step('b', did)], ctx, bus);
     assert.deepEqual(did, ['run a', 'run b']);
     assert.deepEqual(seen, ['run:start', 'start a', 'done a', 'start b', 'done b', 'end success']);
     assert.equal(out.exitCode, 0);
@@ -85,11 +84,12 @@ describe('the step runner', () => {
   });
 
   it('stops at the first failure and undoes the failing step and those before it, newest first', async () => {
-    const { ctx, seen } = context();
+    const { ctx, bus, seen } = context();
     const did: string[] = [];
     const out = await runSteps(
       [step('a', did), step('b', did), step('c', did, { fail: new Error('disk on fire') }), step('d', did)],
       ctx,
+      bus,
     );
     assert.deepEqual(did, ['run a', 'run b', 'run c', 'undo c', 'undo b', 'undo a']);
     assert.equal(out.result, 'failed');
@@ -100,11 +100,12 @@ describe('the step runner', () => {
   });
 
   it('keeps walking the undos when one of them fails, and says so', async () => {
-    const { ctx } = context();
+    const { ctx, bus } = context();
     const did: string[] = [];
     const out = await runSteps(
       [step('a', did), step('b', did, { undoFails: true }), step('c', did, { fail: new Error('no') })],
       ctx,
+      bus,
     );
     assert.deepEqual(did, ['run a', 'run b', 'run c', 'undo c', 'undo b', 'undo a']);
     assert.deepEqual(out.undoErrors, ['undo of b failed: cannot undo b']);
@@ -112,17 +113,18 @@ describe('the step runner', () => {
   });
 
   it('passes a step error exit code through (75: the drive was never there)', async () => {
-    const { ctx } = context();
+    const { ctx, bus } = context();
     const out = await runSteps(
       [step('identify', [], { fail: new StepError('not plugged in', { exitCode: 75 }) })],
       ctx,
+      bus,
     );
     assert.equal(out.exitCode, 75);
     assert.equal(out.step, 'identify');
   });
 
   it('reports warnings as a result of its own, not a silent success', async () => {
-    const { ctx } = context();
+    const { ctx, bus } = context();
     const warn: Step = {
       name: 'sync',
       title: 'sync',
@@ -130,7 +132,7 @@ describe('the step runner', () => {
         c.warn('2 files vanished', ['a', 'b']);
       },
     };
-    const out = await runSteps([warn], ctx);
+    const out = await runSteps([warn], ctx, bus);
     assert.equal(out.result, 'warning');
     assert.equal(out.exitCode, 0);
     assert.match(out.message, /1 warning/);
@@ -138,7 +140,7 @@ describe('the step runner', () => {
 
   it('stops before the next step once cancelled, and undoes what was done', async () => {
     const ac = new AbortController();
-    const { ctx } = context(ac.signal);
+    const { ctx, bus } = context(ac.signal);
     const did: string[] = [];
     const cancelling: Step = {
       name: 'b',
@@ -151,14 +153,14 @@ describe('the step runner', () => {
         did.push('undo b');
       },
     };
-    const out = await runSteps([step('a', did), cancelling, step('c', did)], ctx);
+    const out = await runSteps([step('a', did), cancelling, step('c', did)], ctx, bus);
     assert.deepEqual(did, ['run a', 'run b', 'undo b', 'undo a']);
     assert.equal(out.step, 'c');
     assert.match(out.message, /cancelled \(SIGTERM\)/);
   });
 
   it('prints what a step is doing before it runs, and what came of it after', async () => {
-    const { ctx } = context();
+    const { ctx, bus } = context();
     const fine: Step = {
       name: 'mount',
       title: 'mounting the filesystem',
@@ -172,7 +174,7 @@ describe('the step runner', () => {
         throw new StepError('it is still open');
       },
     };
-    await runSteps([fine, quiet, broken], ctx);
+    await runSteps([fine, quiet, broken], ctx, bus);
     const lines = ctx.log.tail().filter((l) => l.includes('alpha: '));
     assert.deepEqual(
       lines.map((l) => l.replace(/\(\d+\.\d s\)/, '(t)')),

@@ -131,7 +131,7 @@ describe('the rolling scrub in a run', () => {
     const ledger = new Ledger(join(dir, 'state'));
     const run = async () => {
       const t = testRun(raw);
-      const outcome = await runSteps([sync, verify], t.ctx);
+      const outcome = await runSteps([sync, verify], t.ctx, t.bus);
       assert.equal(outcome.result, 'success', outcome.message);
       return { log: t.log.tail().join('\n'), scrub: ledger.scrub('alpha')! };
     };
@@ -173,19 +173,22 @@ describe('the rolling scrub in a run', () => {
       drives: [{ name: 'alpha', directory: target }],
       verify: { scrub: '100%' },
     };
-    assert.equal((await runSteps([sync, verify], testRun(raw).ctx)).result, 'success');
+    const first = testRun(raw);
+    assert.equal((await runSteps([sync, verify], first.ctx, first.bus)).result, 'success');
     // the copy rots on the drive: same size and time, other bytes
     const rotten = join(target, 'current', 'b');
     writeFileSync(rotten, Buffer.alloc(10_000, 0));
     execFileSync('touch', ['-m', '-r', join(src, 'b'), rotten]);
 
-    const failed = await runSteps([sync, verify], testRun(raw).ctx);
+    const second = testRun(raw);
+    const failed = await runSteps([sync, verify], second.ctx, second.bus);
     assert.equal(failed.result, 'failed');
     assert.equal(
       failed.message,
       'the rolling scrub found 1 file on the drive that did not match the source: b (differs from the source from byte 0); the next copy compares their contents',
     );
-    const again = await runSteps([sync, verify], testRun(raw).ctx);
+    const third = testRun(raw);
+    const again = await runSteps([sync, verify], third.ctx, third.bus);
     assert.equal(again.result, 'success', again.message);
     assert.deepEqual(readFileSync(join(target, 'current', 'b')), Buffer.alloc(10_000, 98));
   });

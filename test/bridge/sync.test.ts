@@ -48,7 +48,7 @@ function setup(extra: Record<string, unknown> = {}, source?: string) {
 
 async function copy(raw: Record<string, unknown>, opts: Parameters<typeof testRun>[1] = {}) {
   const t = testRun(raw, opts);
-  const outcome = await runSteps([sync, verify], t.ctx);
+  const outcome = await runSteps([sync, verify], t.ctx, t.bus);
   return { ...t, outcome };
 }
 
@@ -200,7 +200,7 @@ describe('sync and verify', () => {
     const slow = { ...raw, source: { ...(raw.source as object), lock: SLOW } };
     let t: ReturnType<typeof testRun> | undefined;
     t = testRun(slow, { onProgress: () => t?.abort.abort('test: drive pulled') });
-    const cancelled = await runSteps([sync, verify], t.ctx);
+    const cancelled = await runSteps([sync, verify], t.ctx, t.bus);
     assert.equal(cancelled.result, 'failed');
     assert.equal(cancelled.step, 'sync');
     assert.match(cancelled.message, /cancelled during the copy/);
@@ -286,7 +286,7 @@ describe('sync and verify', () => {
     writeFileSync(join(src, 'f'), 'x');
     const other = await acquireLock(sourceLockFile(raw.state_dir), { label: 'drive beta' });
     const t = testRun(raw);
-    const running = runSteps([sync, verify], t.ctx);
+    const running = runSteps([sync, verify], t.ctx, t.bus);
     while (!t.log.tail().some((l) => l.includes('waiting for the source')))
       await new Promise((r) => setTimeout(r, 20));
     assert.match(t.log.tail().join('\n'), /drive beta holds it/);

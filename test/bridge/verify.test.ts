@@ -48,7 +48,7 @@ async function runWith(raw: Record<string, unknown>, tamper: (staging: string) =
   const t = testRun(raw);
   const staging = join(t.ctx.facts.target!, 'snapshots', '.partial');
   const step: Step = { name: 'tamper', title: 'tamper', run: async () => tamper(staging) };
-  const outcome = await runSteps([sync, step, verify], t.ctx);
+  const outcome = await runSteps([sync, step, verify], t.ctx, t.bus);
   return { ...t, outcome };
 }
 

@@ -11,6 +11,8 @@ import type { RunContext } from '../../bridge/steps/step.js';
 
 export interface TestRun {
   ctx: RunContext;
+  /** the bus runSteps announces the run on */
+  bus: Bus<RunEvents>;
   config: Config;
   progress: { p: SyncProgress; at: number }[];
   warnings: { message: string; files: string[] }[];
@@ -39,7 +41,6 @@ export function testRun(
     runId: opts.runId ?? newRunId(),
     log,
     signal: abort.signal,
-    bus: new Bus<RunEvents>(),
     facts: {
       warnings: [],
       target: opts.target ?? (drive.kind === 'directory' ? drive.directory : drive.mountPoint),
@@ -53,5 +54,5 @@ export function testRun(
       warnings.push({ message, files });
     },
   };
-  return { ctx, config, progress, warnings, log, abort };
+  return { ctx, bus: new Bus<RunEvents>(), config, progress, warnings, log, abort };
 }
