@@ -17,6 +17,7 @@ import { publishOnce } from '../mqtt/oneshot.js';
 import { reportersFor } from '../reporters/index.js';
 import { formatBytes } from '../reporters/terminal.js';
 import { runDrive } from '../run/run-drive.js';
+import { stepsFor } from '../steps/index.js';
 import type { Command } from './command.js';
 import { statusReport, statusTable } from './status.js';
 
@@ -146,6 +147,7 @@ Options:
         const outcome = await runDrive(config, drive, {
           log: ctx.log,
           out: plainLines(ctx.stdout),
+          steps: stepsFor(drive),
           reporters: await reportersFor(config, ctx.log),
         });
         await new Promise((r) => setTimeout(r, 300)); // let the LED and HA lines arrive before the next paragraph

@@ -6,6 +6,7 @@ import { publishOnce, readRetained } from '../mqtt/oneshot.js';
 import { decode, isoNow, statusSchema } from '../protocol.js';
 import { reportersFor } from '../reporters/index.js';
 import { DriveAbsentError, DriveBusyError, runDrive } from '../run/run-drive.js';
+import { stepsFor } from '../steps/index.js';
 import { type Command, UsageError } from './command.js';
 
 /**
@@ -89,6 +90,7 @@ Example:
       const outcome = await runDrive(config, drive, {
         log: ctx.log,
         out: ctx.stdout,
+        steps: stepsFor(drive),
         reporters: await reportersFor(config, ctx.log),
       });
       return outcome.exitCode;

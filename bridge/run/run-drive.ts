@@ -1,6 +1,7 @@
 /**
- * The controller of one run: wires the reporters (terminal, MQTT, email) to
- * the bus, walks the drive's steps, waits for the reporters to finish, and
+ * The controller of one run: attaches the terminal and wires the reporters it
+ * is given (MQTT, email: reporters/index.ts) to the bus, walks the steps it is
+ * given (steps/index.ts), waits for the reporters to finish, and
  * records the run in the ledger last (so that a state_dir that can take no
  * more never keeps the status or the mail from going out) before it returns
  * the exit code. SIGTERM/SIGINT cancel the run, and the undo walk still
@@ -15,7 +16,6 @@ import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
 import { isPresent } from '../presence.js';
 import { attachTerminal } from '../reporters/terminal.js';
-import { stepsFor } from '../steps/index.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
 import { newRunId, runSteps } from './runner.js';
@@ -29,12 +29,13 @@ export interface Reporter {
 
 export interface RunDeps {
   log: Logger;
+  /** the terminal: it shows the run, and every line of the run's log clears its live line first */
   out: NodeJS.WriteStream;
-  /** extra reporters (MQTT, email) built by the caller from the config */
-  reporters?: Reporter[];
+  /** the drive's steps, in order (stepsFor(drive), or a list of a test's own) */
+  steps: readonly Step[];
+  /** everything that listens to the run, in the order it hears each event (reportersFor) */
+  reporters: readonly Reporter[];
   signal?: AbortSignal;
-  /** override the step list (tests) */
-  steps?: readonly Step[];
 }
 
 /**
@@ -102,7 +103,7 @@ async function runWithReporters(
   const ledger = new Ledger(config.state_dir, { log });
   const runId = newRunId();
 
-  const reporters = deps.reporters ?? [];
+  const { reporters } = deps;
   for (const r of reporters) r.attach(bus);
   await Promise.all(
     reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${(e as Error).message}`))),
@@ -146,7 +147,7 @@ async function runWithReporters(
 
   let outcome: RunEnded | undefined;
   try {
-    outcome = await runSteps(deps.steps ?? stepsFor(drive), ctx, bus, refusal);
+    outcome = await runSteps(deps.steps, ctx, bus, refusal);
     await bus.settle();
     return outcome;
   } finally {

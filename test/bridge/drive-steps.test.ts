@@ -63,7 +63,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     const c = config();
     const image = () => createHash('sha256').update(readFileSync(img.image)).digest('hex');
     const before = image();
-    const steps = { log: silentLogger(), out, steps: [identify, mount, unmount] };
+    const steps = { log: silentLogger(), out, steps: [identify, mount, unmount], reporters: [] };
     const refused = await runDrive(c, c.drives[0]!, steps);
     assert.equal(refused.result, 'failed');
     assert.equal(refused.step, 'mount');
@@ -126,6 +126,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
         log: silentLogger(),
         out,
         steps: [identify, mount, look, unmount],
+        reporters: [],
       });
       assert.equal(r.result, 'success', r.message);
       assert.ok(options.split(',').includes('nodev') && options.split(',').includes('nosuid'), options);
@@ -143,6 +144,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       log: silentLogger(),
       out,
       steps: [identify, mount, unmount],
+      reporters: [],
     });
     assert.equal(r.result, 'success', r.message);
     assert.equal(mountAt(join(base, 'mnt')), null);
@@ -159,6 +161,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
         log: silentLogger(),
         out,
         steps: [identify, mount, unmount],
+        reporters: [],
       });
       assert.equal(r.result, 'failed');
       assert.equal(r.step, 'identify');
@@ -196,6 +199,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       log: silentLogger(),
       out,
       steps: [identify, mount, write, unmount],
+      reporters: [],
     });
     assert.equal(r.result, 'failed');
     assert.equal(r.step, 'mount');
@@ -226,7 +230,12 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       ],
     });
     await assert.rejects(
-      runDrive(c, c.drives[0]!, { log: silentLogger(), out, steps: [identify, mount, unmount] }),
+      runDrive(c, c.drives[0]!, {
+        log: silentLogger(),
+        out,
+        steps: [identify, mount, unmount],
+        reporters: [],
+      }),
       (e: Error) =>
         e instanceof DriveAbsentError &&
         e.exitCode === 75 &&
@@ -248,6 +257,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       log: silentLogger(),
       out,
       steps: [identify, mount, unmount],
+      reporters: [],
     });
     assert.equal(r.result, 'failed');
     assert.equal(r.step, 'identify');

@@ -18,6 +18,7 @@ import { reportersFor } from '../../bridge/reporters/index.js';
 import { MqttReporter } from '../../bridge/reporters/mqtt.js';
 import { Bus } from '../../bridge/run/bus.js';
 import { runDrive } from '../../bridge/run/run-drive.js';
+import { stepsFor } from '../../bridge/steps/index.js';
 import { enrolDrive } from '../../units/prepare/enrol.js';
 import { freePort } from '../helpers/broker.js';
 import { awkwardTree, diffTrees, tempDir } from '../helpers/trees.js';
@@ -180,7 +181,12 @@ describe('MQTT when the broker is away', () => {
       const drive = config.drives[0]!;
       await enrolDrive(config, drive, { force: false });
       const log = memoryLog();
-      const outcome = await runDrive(config, drive, { log, out, reporters: await reportersFor(config, log) });
+      const outcome = await runDrive(config, drive, {
+        log,
+        out,
+        steps: stepsFor(drive),
+        reporters: await reportersFor(config, log),
+      });
       const record = new Ledger(config.state_dir).drive('alpha');
       ends.push({
         result: outcome.result,

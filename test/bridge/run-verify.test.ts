@@ -58,7 +58,12 @@ describe('a copy that does not verify', () => {
     const log = silentLogger();
     await enrolDrive(config, drive, { force: false });
 
-    const first = await runDrive(config, drive, { log, out, reporters: await reportersFor(config, log) });
+    const first = await runDrive(config, drive, {
+      log,
+      steps: stepsFor(drive),
+      out,
+      reporters: await reportersFor(config, log),
+    });
     assert.equal(first.result, 'success', first.message);
     const previous = readlinkSync(join(target, 'current'));
 
@@ -88,8 +93,8 @@ describe('a copy that does not verify', () => {
     const mails = smtp.mails.length;
     const second = await runDrive(config, drive, {
       log,
-      out,
       steps,
+      out,
       reporters: await reportersFor(config, log),
     });
     assert.equal(second.result, 'failed');
@@ -115,7 +120,12 @@ describe('a copy that does not verify', () => {
       'current is the previous copy, without the new change',
     );
 
-    const third = await runDrive(config, drive, { log, out, reporters: await reportersFor(config, log) });
+    const third = await runDrive(config, drive, {
+      log,
+      steps: stepsFor(drive),
+      out,
+      reporters: await reportersFor(config, log),
+    });
     assert.equal(third.result, 'success', third.message);
     assert.equal(diffTrees(source, join(target, 'current')), '');
   });

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../../bridge/config.js';
 import { createLogger } from '../../bridge/log.js';
 import { runDrive } from '../../bridge/run/run-drive.js';
+import { stepsFor } from '../../bridge/steps/index.js';
 import { enrolDrive } from '../../units/prepare/enrol.js';
 import { awkwardTree, diffTrees, manyFiles, tempDir } from '../helpers/trees.js';
 
@@ -30,7 +31,11 @@ describe('two drives at once', () => {
     for (const drive of config.drives) await enrolDrive(config, drive, { force: false });
     const lines: string[] = [];
     const log = createLogger({ write: (_level, line) => lines.push(line) });
-    const [a, b] = await Promise.all(config.drives.map((drive) => runDrive(config, drive, { log, out })));
+    const [a, b] = await Promise.all(
+      config.drives.map((drive) =>
+        runDrive(config, drive, { log, out, steps: stepsFor(drive), reporters: [] }),
+      ),
+    );
     assert.equal(a!.result, 'success', a!.message);
     assert.equal(b!.result, 'success', b!.message);
     assert.ok(
