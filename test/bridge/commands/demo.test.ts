@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
-const CLI = new URL('../../bridge/cli.ts', import.meta.url).pathname;
+const CLI = new URL('../../../bridge/cli.ts', import.meta.url).pathname;
 
 describe('offsite demo', () => {
   it('backs up onto two drives through the embedded broker, shows the LED and Home Assistant, and cleans up', () => {

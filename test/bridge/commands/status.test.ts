@@ -9,11 +9,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { statusReport, statusTable } from '../../bridge/commands/status.js';
-import { parseConfig } from '../../bridge/config.js';
-import type { RunEnded } from '../../bridge/events.js';
-import { Ledger } from '../../bridge/ledger.js';
-import { decode, driveSchema } from '../../bridge/protocol.js';
+import { statusReport, statusTable } from '../../../bridge/commands/status.js';
+import { parseConfig } from '../../../bridge/config.js';
+import type { RunEnded } from '../../../bridge/events.js';
+import { Ledger } from '../../../bridge/ledger.js';
+import { decode, driveSchema } from '../../../bridge/protocol.js';
 
 const NOW = new Date();
 const daysBefore = (d: number, h = 0) => new Date(NOW.getTime() - d * 86_400_000 - h * 3_600_000);

@@ -19,16 +19,16 @@ import {
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { mountAt } from '../../bridge/mounts.js';
-import { topics } from '../../bridge/protocol.js';
-import { MARKER_FILE, readToken } from '../../bridge/steps/marker.js';
-import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
-import { type LoopImage, makeExt4 } from '../helpers/loop.js';
-import { decodeWords, mailBody, mailHeader } from '../helpers/mime.js';
-import { startSmtp } from '../helpers/smtp.js';
-import { awkwardTree, diffTrees, tempDir } from '../helpers/trees.js';
+import { mountAt } from '../../../bridge/mounts.js';
+import { topics } from '../../../bridge/protocol.js';
+import { MARKER_FILE, readToken } from '../../../bridge/steps/marker.js';
+import { recorder, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { type LoopImage, makeExt4 } from '../../helpers/loop.js';
+import { decodeWords, mailBody, mailHeader } from '../../helpers/mime.js';
+import { startSmtp } from '../../helpers/smtp.js';
+import { awkwardTree, diffTrees, tempDir } from '../../helpers/trees.js';
 
-const CLI = new URL('../../bridge/cli.ts', import.meta.url).pathname;
+const CLI = new URL('../../../bridge/cli.ts', import.meta.url).pathname;
 
 interface Ran {
   code: number | null;
