@@ -20,18 +20,18 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfig } from '../../bridge/config.js';
-import { silentLogger } from '../../bridge/log.js';
-import { deviceByUuid, mountAt } from '../../bridge/mounts.js';
-import { DriveAbsentError, runDrive } from '../../bridge/run/run-drive.js';
-import { identify } from '../../bridge/steps/identify.js';
-import { MARKER_FILE, readToken } from '../../bridge/steps/marker.js';
-import { mount } from '../../bridge/steps/mount.js';
-import type { Step } from '../../bridge/steps/step.js';
-import { unmount } from '../../bridge/steps/unmount.js';
-import { enrolDrive } from '../../units/prepare/enrol.js';
-import { type LoopImage, makeExt4 } from '../helpers/loop.js';
-import { offsiteHere } from '../units/cli.js';
+import { parseConfig } from '../../../bridge/config.js';
+import { silentLogger } from '../../../bridge/log.js';
+import { deviceByUuid, mountAt } from '../../../bridge/mounts.js';
+import { DriveAbsentError, runDrive } from '../../../bridge/run/run-drive.js';
+import { identify } from '../../../bridge/steps/identify.js';
+import { MARKER_FILE, readToken } from '../../../bridge/steps/marker.js';
+import { mount } from '../../../bridge/steps/mount.js';
+import type { Step } from '../../../bridge/steps/step.js';
+import { unmount } from '../../../bridge/steps/unmount.js';
+import { enrolDrive } from '../../../units/prepare/enrol.js';
+import { type LoopImage, makeExt4 } from '../../helpers/loop.js';
+import { offsiteHere } from '../../units/cli.js';
 
 const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 

@@ -13,13 +13,13 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { excludeMatcher } from '../../bridge/rsync/exclude.js';
-import { runSteps } from '../../bridge/run/runner.js';
-import type { Step } from '../../bridge/steps/step.js';
-import { sync } from '../../bridge/steps/sync.js';
-import { verify } from '../../bridge/steps/verify.js';
-import { testRun } from '../helpers/run-context.js';
-import { awkwardTree, listDir, tempDir } from '../helpers/trees.js';
+import { excludeMatcher } from '../../../bridge/rsync/exclude.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import type { Step } from '../../../bridge/steps/step.js';
+import { sync } from '../../../bridge/steps/sync.js';
+import { verify } from '../../../bridge/steps/verify.js';
+import { testRun } from '../../helpers/run-context.js';
+import { awkwardTree, listDir, tempDir } from '../../helpers/trees.js';
 
 const cleanup: (() => void)[] = [];
 after(() => {

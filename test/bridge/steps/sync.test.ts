@@ -15,14 +15,14 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { acquireLock } from '../../bridge/lockfile.js';
-import { runSteps } from '../../bridge/run/runner.js';
-import { MARKER_FILE } from '../../bridge/steps/marker.js';
-import { sourceLockFile, sync } from '../../bridge/steps/sync.js';
-import { verify } from '../../bridge/steps/verify.js';
-import { makeExt4 } from '../helpers/loop.js';
-import { testRun } from '../helpers/run-context.js';
-import { awkwardTree, diffTrees, listDir, manyFiles, tempDir } from '../helpers/trees.js';
+import { acquireLock } from '../../../bridge/lockfile.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import { MARKER_FILE } from '../../../bridge/steps/marker.js';
+import { sourceLockFile, sync } from '../../../bridge/steps/sync.js';
+import { verify } from '../../../bridge/steps/verify.js';
+import { makeExt4 } from '../../helpers/loop.js';
+import { testRun } from '../../helpers/run-context.js';
+import { awkwardTree, diffTrees, listDir, manyFiles, tempDir } from '../../helpers/trees.js';
 
 const cleanup: (() => void)[] = [];
 after(() => {
