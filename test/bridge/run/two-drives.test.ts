@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseConfig } from '../../bridge/config.js';
-import { createLogger } from '../../bridge/log.js';
-import { runDrive } from '../../bridge/run/run-drive.js';
-import { stepsFor } from '../../bridge/steps/index.js';
-import { enrolDrive } from '../../units/prepare/enrol.js';
-import { awkwardTree, diffTrees, manyFiles, tempDir } from '../helpers/trees.js';
+import { parseConfig } from '../../../bridge/config.js';
+import { createLogger } from '../../../bridge/log.js';
+import { runDrive } from '../../../bridge/run/run-drive.js';
+import { stepsFor } from '../../../bridge/steps/index.js';
+import { enrolDrive } from '../../../units/prepare/enrol.js';
+import { awkwardTree, diffTrees, manyFiles, tempDir } from '../../helpers/trees.js';
 
 const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Drive, parseConfig } from '../../bridge/config.js';
-import type { RunEvents } from '../../bridge/events.js';
-import { silentLogger } from '../../bridge/log.js';
-import { Bus } from '../../bridge/run/bus.js';
-import { runSteps } from '../../bridge/run/runner.js';
-import { stepsFor } from '../../bridge/steps/index.js';
-import { type RunContext, type Step, StepError } from '../../bridge/steps/step.js';
+import { type Drive, parseConfig } from '../../../bridge/config.js';
+import type { RunEvents } from '../../../bridge/events.js';
+import { silentLogger } from '../../../bridge/log.js';
+import { Bus } from '../../../bridge/run/bus.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import { stepsFor } from '../../../bridge/steps/index.js';
+import { type RunContext, type Step, StepError } from '../../../bridge/steps/step.js';
 
 const drives = (() => {
   const c = parseConfig({
