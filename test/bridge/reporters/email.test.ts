@@ -9,17 +9,17 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Config, parseConfig } from '../../bridge/config.js';
-import { smtpMailer } from '../../bridge/email/mailer.js';
-import { MAX_FILES_LISTED } from '../../bridge/email/messages.js';
-import type { RunEnded, RunEvents } from '../../bridge/events.js';
-import { Ledger } from '../../bridge/ledger.js';
-import { createLogger, type Logger } from '../../bridge/log.js';
-import { EmailReporter } from '../../bridge/reporters/email.js';
-import { Bus } from '../../bridge/run/bus.js';
-import { freePort } from '../helpers/broker.js';
-import { decodeWords, mailBody, mailHeader } from '../helpers/mime.js';
-import { startSmtp } from '../helpers/smtp.js';
+import { type Config, parseConfig } from '../../../bridge/config.js';
+import { smtpMailer } from '../../../bridge/email/mailer.js';
+import { MAX_FILES_LISTED } from '../../../bridge/email/messages.js';
+import type { RunEnded, RunEvents } from '../../../bridge/events.js';
+import { Ledger } from '../../../bridge/ledger.js';
+import { createLogger, type Logger } from '../../../bridge/log.js';
+import { EmailReporter } from '../../../bridge/reporters/email.js';
+import { Bus } from '../../../bridge/run/bus.js';
+import { freePort } from '../../helpers/broker.js';
+import { decodeWords, mailBody, mailHeader } from '../../helpers/mime.js';
+import { startSmtp } from '../../helpers/smtp.js';
 
 type Smtp = Awaited<ReturnType<typeof startSmtp>>;
 

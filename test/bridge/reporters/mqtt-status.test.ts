@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import type { RunEnded, RunEvents } from '../../bridge/events.js';
-import { Ledger } from '../../bridge/ledger.js';
+import type { RunEnded, RunEvents } from '../../../bridge/events.js';
+import { Ledger } from '../../../bridge/ledger.js';
 import {
   decode,
   driveSchema,
@@ -16,11 +16,11 @@ import {
   type Status,
   statusSchema,
   topics,
-} from '../../bridge/protocol.js';
-import { MqttReporter } from '../../bridge/reporters/mqtt.js';
-import { Bus } from '../../bridge/run/bus.js';
-import { freePort, recorder } from '../helpers/broker.js';
-import { fixture, memoryLog, spawnMosquitto } from './mqtt-helpers.js';
+} from '../../../bridge/protocol.js';
+import { MqttReporter } from '../../../bridge/reporters/mqtt.js';
+import { Bus } from '../../../bridge/run/bus.js';
+import { freePort, recorder } from '../../helpers/broker.js';
+import { fixture, memoryLog, spawnMosquitto } from '../mqtt-helpers.js';
 
 const T = topics('offsite', 'nas');
 
