@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { spawnMosquitto } from '../test/bridge/mqtt-helpers.js';
+import { spawnMosquitto } from '../test/bridge/mqtt/helpers.js';
 import { freePort } from '../test/helpers/broker.js';
 import { generateTree, median } from './run-overhead.js';
 

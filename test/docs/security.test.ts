@@ -19,7 +19,7 @@ import { MqttLink } from '../../bridge/mqtt/link.js';
 import { statusMessage, topicsFor } from '../../bridge/mqtt/messages.js';
 import { publishOnce } from '../../bridge/mqtt/oneshot.js';
 import { homeAssistantStatusTopic, statusSchema } from '../../bridge/protocol.js';
-import { MOSQUITTO, memoryLog } from '../bridge/mqtt-helpers.js';
+import { MOSQUITTO, memoryLog } from '../bridge/mqtt/helpers.js';
 import { freePort } from '../helpers/broker.js';
 
 const page = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');

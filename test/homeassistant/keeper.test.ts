@@ -15,7 +15,7 @@ import { loadPublished, publishedFile } from '../../bridge/homeassistant/publish
 import { Ledger } from '../../bridge/ledger.js';
 import { MqttLink } from '../../bridge/mqtt/link.js';
 import { driveSchema, homeAssistantStatusTopic, topics } from '../../bridge/protocol.js';
-import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../bridge/mqtt-helpers.js';
+import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../bridge/mqtt/helpers.js';
 import { freePort, recorder } from '../helpers/broker.js';
 
 async function until(pred: () => boolean): Promise<void> {

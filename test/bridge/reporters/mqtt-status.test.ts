@@ -20,7 +20,7 @@ import {
 import { MqttReporter } from '../../../bridge/reporters/mqtt.js';
 import { Bus } from '../../../bridge/run/bus.js';
 import { freePort, recorder } from '../../helpers/broker.js';
-import { fixture, memoryLog, spawnMosquitto } from '../mqtt-helpers.js';
+import { fixture, memoryLog, spawnMosquitto } from '../mqtt/helpers.js';
 
 const T = topics('offsite', 'nas');
 

@@ -9,8 +9,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Config, parseConfig } from '../../bridge/config.js';
-import { createLogger, type Logger } from '../../bridge/log.js';
+import { type Config, parseConfig } from '../../../bridge/config.js';
+import { createLogger, type Logger } from '../../../bridge/log.js';
 
 export const MOSQUITTO =
   ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p)) ?? 'mosquitto';
