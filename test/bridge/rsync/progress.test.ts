@@ -3,13 +3,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { rsyncArgs } from '../../bridge/rsync/args.js';
-import { classifyExit, exitMeaning } from '../../bridge/rsync/exit-codes.js';
-import { problemFiles, warningFileList } from '../../bridge/rsync/file-list.js';
-import { LineSplitter, parseProgressLine, toCheck } from '../../bridge/rsync/progress.js';
-import { runRsync } from '../../bridge/rsync/run-rsync.js';
-import { Throttle } from '../../bridge/rsync/throttle.js';
-import { tempDir } from '../helpers/trees.js';
+import { rsyncArgs } from '../../../bridge/rsync/args.js';
+import { classifyExit, exitMeaning } from '../../../bridge/rsync/exit-codes.js';
+import { problemFiles, warningFileList } from '../../../bridge/rsync/file-list.js';
+import { LineSplitter, parseProgressLine, toCheck } from '../../../bridge/rsync/progress.js';
+import { runRsync } from '../../../bridge/rsync/run-rsync.js';
+import { Throttle } from '../../../bridge/rsync/throttle.js';
+import { tempDir } from '../../helpers/trees.js';
 
 const dirs: string[] = [];
 after(() => {
