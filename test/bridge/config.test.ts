@@ -10,8 +10,8 @@ import {
   parseConfig,
   readSecret,
   sanitizeNodeId,
-} from '../bridge/config.js';
-import { offsiteHere } from './units/cli.js';
+} from '../../bridge/config.js';
+import { offsiteHere } from '../units/cli.js';
 
 const UUID = '0b1c2d3e-0000-1111-2222-333344445555';
 const dir = mkdtempSync(join(tmpdir(), 'offsite-config-'));
@@ -259,7 +259,7 @@ drives:
   });
 
   it('accepts the documented example, docs/config.example.yaml', () => {
-    const c = loadConfig(new URL('../docs/config.example.yaml', import.meta.url).pathname);
+    const c = loadConfig(new URL('../../docs/config.example.yaml', import.meta.url).pathname);
     assert.deepEqual(
       c.drives.map((d) => d.name),
       ['alpha', 'bravo'],
