@@ -7,16 +7,16 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { parseConfig } from '../../bridge/config.js';
-import { discoveryTopicFor } from '../../bridge/homeassistant/discovery.js';
-import { DiscoveryKeeper } from '../../bridge/homeassistant/keeper.js';
-import { publishDiscovery } from '../../bridge/homeassistant/publish.js';
-import { loadPublished, publishedFile } from '../../bridge/homeassistant/published.js';
-import { Ledger } from '../../bridge/ledger.js';
-import { MqttLink } from '../../bridge/mqtt/link.js';
-import { driveSchema, homeAssistantStatusTopic, topics } from '../../bridge/protocol.js';
-import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../bridge/mqtt/helpers.js';
-import { freePort, recorder } from '../helpers/broker.js';
+import { parseConfig } from '../../../bridge/config.js';
+import { discoveryTopicFor } from '../../../bridge/homeassistant/discovery.js';
+import { DiscoveryKeeper } from '../../../bridge/homeassistant/keeper.js';
+import { publishDiscovery } from '../../../bridge/homeassistant/publish.js';
+import { loadPublished, publishedFile } from '../../../bridge/homeassistant/published.js';
+import { Ledger } from '../../../bridge/ledger.js';
+import { MqttLink } from '../../../bridge/mqtt/link.js';
+import { driveSchema, homeAssistantStatusTopic, topics } from '../../../bridge/protocol.js';
+import { freePort, recorder } from '../../helpers/broker.js';
+import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../mqtt/helpers.js';
 
 async function until(pred: () => boolean): Promise<void> {
   for (let i = 0; !pred(); i++) {

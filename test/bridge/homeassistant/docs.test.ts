@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { parseConfig } from '../../bridge/config.js';
-import { components, entityIds } from '../../bridge/homeassistant/discovery.js';
-import { DRIVE_KEYS, driveComponentKey } from '../../bridge/homeassistant/drive-components.js';
-import { EVENT_TYPES, eventSchema } from '../../bridge/protocol.js';
+import { parseConfig } from '../../../bridge/config.js';
+import { components, entityIds } from '../../../bridge/homeassistant/discovery.js';
+import { DRIVE_KEYS, driveComponentKey } from '../../../bridge/homeassistant/drive-components.js';
+import { EVENT_TYPES, eventSchema } from '../../../bridge/protocol.js';
 import { ENTITY_ID } from './ha-rules.js';
 
-const docs = new URL('../../docs/homeassistant/', import.meta.url);
+const docs = new URL('../../../docs/homeassistant/', import.meta.url);
 /** the configuration the docs are written for: node "nas", drives "alpha" and "bravo" */
 const example = parseConfig({
   node_id: 'nas',

@@ -4,15 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfig } from '../../bridge/config.js';
-import type { RunEnded } from '../../bridge/events.js';
-import type { Component } from '../../bridge/homeassistant/component.js';
-import { deviceName } from '../../bridge/homeassistant/device.js';
-import { discoveryPayload, discoveryTopicFor, entityIds } from '../../bridge/homeassistant/discovery.js';
-import { driveState, emptyRecord } from '../../bridge/ledger.js';
-import { eventMessage, recordAfterRun } from '../../bridge/mqtt/messages.js';
-import { EVENT_TYPES, idleStatus, isoTime, topics } from '../../bridge/protocol.js';
-import { RunStatus } from '../../bridge/reporters/run-status.js';
+import { parseConfig } from '../../../bridge/config.js';
+import type { RunEnded } from '../../../bridge/events.js';
+import type { Component } from '../../../bridge/homeassistant/component.js';
+import { deviceName } from '../../../bridge/homeassistant/device.js';
+import { discoveryPayload, discoveryTopicFor, entityIds } from '../../../bridge/homeassistant/discovery.js';
+import { driveState, emptyRecord } from '../../../bridge/ledger.js';
+import { eventMessage, recordAfterRun } from '../../../bridge/mqtt/messages.js';
+import { EVENT_TYPES, idleStatus, isoTime, topics } from '../../../bridge/protocol.js';
+import { RunStatus } from '../../../bridge/reporters/run-status.js';
 import {
   BINARY_SENSOR_CLASSES,
   DEPRECATED,
