@@ -9,16 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { readBack } from '../../bridge/rsync/read-back.js';
-import { writtenFile } from '../../bridge/rsync/run-rsync.js';
-import { layout } from '../../bridge/rsync/snapshots.js';
-import { runSteps } from '../../bridge/run/runner.js';
-import type { Step } from '../../bridge/steps/step.js';
-import { sync } from '../../bridge/steps/sync.js';
-import { verify } from '../../bridge/steps/verify.js';
-import { makeExt4 } from '../helpers/loop.js';
-import { testRun } from '../helpers/run-context.js';
-import { awkwardTree, tempDir } from '../helpers/trees.js';
+import { readBack } from '../../../bridge/rsync/read-back.js';
+import { writtenFile } from '../../../bridge/rsync/run-rsync.js';
+import { layout } from '../../../bridge/rsync/snapshots.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import type { Step } from '../../../bridge/steps/step.js';
+import { sync } from '../../../bridge/steps/sync.js';
+import { verify } from '../../../bridge/steps/verify.js';
+import { makeExt4 } from '../../helpers/loop.js';
+import { testRun } from '../../helpers/run-context.js';
+import { awkwardTree, tempDir } from '../../helpers/trees.js';
 
 const cleanup: (() => void)[] = [];
 after(() => {

@@ -26,13 +26,13 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runSteps } from '../../bridge/run/runner.js';
-import type { Step } from '../../bridge/steps/step.js';
-import { sync } from '../../bridge/steps/sync.js';
-import { verify } from '../../bridge/steps/verify.js';
-import { makeExt4 } from '../helpers/loop.js';
-import { testRun } from '../helpers/run-context.js';
-import { awkwardTree, diffTrees, fingerprint, listDir, tempDir } from '../helpers/trees.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import type { Step } from '../../../bridge/steps/step.js';
+import { sync } from '../../../bridge/steps/sync.js';
+import { verify } from '../../../bridge/steps/verify.js';
+import { makeExt4 } from '../../helpers/loop.js';
+import { testRun } from '../../helpers/run-context.js';
+import { awkwardTree, diffTrees, fingerprint, listDir, tempDir } from '../../helpers/trees.js';
 
 const cleanup: (() => void)[] = [];
 after(() => {

@@ -8,11 +8,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runSteps } from '../../bridge/run/runner.js';
-import { sync } from '../../bridge/steps/sync.js';
-import { verify } from '../../bridge/steps/verify.js';
-import { testRun } from '../helpers/run-context.js';
-import { diffTrees, tempDir } from '../helpers/trees.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import { sync } from '../../../bridge/steps/sync.js';
+import { verify } from '../../../bridge/steps/verify.js';
+import { testRun } from '../../helpers/run-context.js';
+import { diffTrees, tempDir } from '../../helpers/trees.js';
 
 const cleanup: (() => void)[] = [];
 after(() => {
