@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { describe, it } from 'node:test';
-import { type DroppedPacket, PacketGuard } from '../../bridge/mqtt/packet-guard.js';
+import { type DroppedPacket, PacketGuard } from '../../../bridge/mqtt/packet-guard.js';
 
 /** A fixed header with the MQTT remaining-length encoding. */
 function header(first: number, length: number): number[] {

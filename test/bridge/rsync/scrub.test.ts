@@ -8,14 +8,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseConfig } from '../../bridge/config.js';
-import { Ledger } from '../../bridge/ledger.js';
-import { ScrubPlanner, scrubPercent, walkOrder } from '../../bridge/rsync/scrub-plan.js';
-import { runSteps } from '../../bridge/run/runner.js';
-import { sync } from '../../bridge/steps/sync.js';
-import { verify } from '../../bridge/steps/verify.js';
-import { testRun } from '../helpers/run-context.js';
-import { tempDir } from '../helpers/trees.js';
+import { parseConfig } from '../../../bridge/config.js';
+import { Ledger } from '../../../bridge/ledger.js';
+import { ScrubPlanner, scrubPercent, walkOrder } from '../../../bridge/rsync/scrub-plan.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import { sync } from '../../../bridge/steps/sync.js';
+import { verify } from '../../../bridge/steps/verify.js';
+import { testRun } from '../../helpers/run-context.js';
+import { tempDir } from '../../helpers/trees.js';
 
 const cleanup: (() => void)[] = [];
 after(() => {

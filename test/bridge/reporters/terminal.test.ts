@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { RunEvents } from '../../bridge/events.js';
-import { createLogger } from '../../bridge/log.js';
-import { attachTerminal } from '../../bridge/reporters/terminal.js';
-import { Bus } from '../../bridge/run/bus.js';
+import type { RunEvents } from '../../../bridge/events.js';
+import { createLogger } from '../../../bridge/log.js';
+import { attachTerminal } from '../../../bridge/reporters/terminal.js';
+import { Bus } from '../../../bridge/run/bus.js';
 
 /** a terminal (or not) and a logger writing into one transcript, in order */
 function screen(tty: boolean) {

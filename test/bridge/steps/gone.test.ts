@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runSteps } from '../../bridge/run/runner.js';
-import { asDriveGone, errnoOf } from '../../bridge/steps/gone.js';
-import type { Step } from '../../bridge/steps/step.js';
-import { sync } from '../../bridge/steps/sync.js';
-import { verify } from '../../bridge/steps/verify.js';
-import { testRun } from '../helpers/run-context.js';
-import { awkwardTree, tempDir } from '../helpers/trees.js';
+import { runSteps } from '../../../bridge/run/runner.js';
+import { asDriveGone, errnoOf } from '../../../bridge/steps/gone.js';
+import type { Step } from '../../../bridge/steps/step.js';
+import { sync } from '../../../bridge/steps/sync.js';
+import { verify } from '../../../bridge/steps/verify.js';
+import { testRun } from '../../helpers/run-context.js';
+import { awkwardTree, tempDir } from '../../helpers/trees.js';
 
 const cleanup: Array<() => void> = [];
 after(() => {

@@ -12,8 +12,8 @@ import {
   newToken,
   readMarker,
   stageToken,
-} from '../../bridge/steps/marker.js';
-import { StepError } from '../../bridge/steps/step.js';
+} from '../../../bridge/steps/marker.js';
+import { StepError } from '../../../bridge/steps/step.js';
 
 const dirs: string[] = [];
 after(() => {
