@@ -90,7 +90,7 @@ describe('a drive that went away', () => {
 
   it('an EIO from a drive that stays is a failing disk, and keeps its own words', async () => {
     const { dir, raw } = setup();
-    const { ctx, bus } = testRun({
+    const { ctx } = testRun({
       ...raw,
       drives: [
         { name: 'alpha', uuid: '2d3e4f50-6172-8394-a5b6-c7d8e9f0a1b2', mount_point: join(dir, 'mnt') },
