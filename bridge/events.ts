@@ -1,5 +1,4 @@
 /** What a run tells the rest of the system, in order: start, steps, progress, end. */
-import type { LedgerReset } from './ledger.js';
 import type { Result } from './protocol.js';
 
 export interface SyncProgress {
@@ -66,6 +65,15 @@ export interface RunEnded {
   sizeBytes: number | null;
   /** undo actions that themselves failed (the drive may need attention) */
   undoErrors: string[];
+}
+
+/** A ledger file that could not be used, and where it went. */
+export interface LedgerReset {
+  file: string;
+  /** what was wrong with it */
+  reason: string;
+  /** where it was moved (null: it could not be moved) */
+  movedTo: string | null;
 }
 
 export interface RunEvents {

@@ -17,7 +17,7 @@ import { readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from './config.js';
-import type { RunEnded } from './events.js';
+import type { LedgerReset, RunEnded } from './events.js';
 import { acquireLock } from './lockfile.js';
 import type { Logger } from './log.js';
 import { type DriveState, driveSchema, isoNow, isoTime, RESULTS } from './protocol.js';
@@ -80,15 +80,6 @@ interface LedgerFile {
   version: 1;
   drives: Record<string, z.infer<typeof recordSchema>>;
   history: HistoryEntry[];
-}
-
-/** A ledger file that could not be used, and where it went. */
-export interface LedgerReset {
-  file: string;
-  /** what was wrong with it */
-  reason: string;
-  /** where it was moved (null: it could not be moved) */
-  movedTo: string | null;
 }
 
 const HISTORY_KEEP = 200;

@@ -5,8 +5,8 @@
  * the shared phrases come from bridge/words.ts.
  */
 import type { Config } from '../config.js';
-import type { RunEnded } from '../events.js';
-import { ageDays, type DriveRecord, type LedgerReset, successUnknown } from '../ledger.js';
+import type { LedgerReset, RunEnded } from '../events.js';
+import { ageDays, type DriveRecord, successUnknown } from '../ledger.js';
 import {
   formatAge,
   lastResultText,

@@ -13,8 +13,8 @@
 import type { Config } from '../config.js';
 import { type Mailer, type MailMessage, smtpMailer } from '../email/mailer.js';
 import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } from '../email/messages.js';
-import type { RunEnded, RunEvents } from '../events.js';
-import { type DriveRecord, type Ledger, type LedgerReset, markReported } from '../ledger.js';
+import type { LedgerReset, RunEnded, RunEvents } from '../events.js';
+import { type DriveRecord, type Ledger, markReported } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
 
