@@ -145,10 +145,8 @@ Options:
         }
         const drive = config.drives.find((d) => d.name === name)!;
         const outcome = await runDrive(config, drive, {
-          log: ctx.log,
-          out: plainLines(ctx.stdout),
+          ...(await reportersFor(config, ctx.log, plainLines(ctx.stdout))),
           steps: stepsFor(drive),
-          reporters: await reportersFor(config, ctx.log),
         });
         await new Promise((r) => setTimeout(r, 300)); // let the LED and HA lines arrive before the next paragraph
         if (outcome.exitCode !== 0) code = outcome.exitCode;

@@ -88,10 +88,8 @@ Example:
       );
     try {
       const outcome = await runDrive(config, drive, {
-        log: ctx.log,
-        out: ctx.stdout,
+        ...(await reportersFor(config, ctx.log, ctx.stdout)),
         steps: stepsFor(drive),
-        reporters: await reportersFor(config, ctx.log),
       });
       return outcome.exitCode;
     } catch (e) {

@@ -1,28 +1,35 @@
 /**
- * The reporters a real run gets from its configuration, in the order they hear
- * each event: MQTT and email, where configured. Their modules (mqtt.js,
+ * Everything that listens to a run, in the order it hears each event: the
+ * terminal, then MQTT and email where configured. Their modules (mqtt.js,
  * nodemailer) are loaded only then: a run without them starts ~0.2 s sooner
- * (docs/benchmarks.md). The terminal (terminal.ts) is attached by the run
- * controller itself, first, because every line of the run's log goes through
- * it; the ledger is written by the controller last, after these have stopped,
- * so that a state_dir with no space left costs the record, never the status or
- * the mail (bridge/run/run-drive.ts).
+ * (docs/benchmarks.md). The ledger is not one of them: the run controller
+ * records the run after they have all stopped (bridge/run/run-drive.ts), so
+ * that a state_dir with no space left costs the record, never the status or
+ * the mail.
  */
 import type { Config } from '../config.js';
 import { Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Reporter } from '../run/run-drive.js';
+import { terminalReporter } from './terminal.js';
 
-export async function reportersFor(config: Config, log: Logger): Promise<Reporter[]> {
+/** The reporters of a run, and the log to run with: every line of it clears the terminal's live line first. */
+export async function reportersFor(
+  config: Config,
+  log: Logger,
+  out: NodeJS.WriteStream,
+): Promise<{ log: Logger; reporters: Reporter[] }> {
+  const terminal = terminalReporter(log, out);
+  const runLog = terminal.log;
   const ledger = new Ledger(config.state_dir);
-  const reporters: Reporter[] = [];
+  const reporters: Reporter[] = [terminal];
   if (config.mqtt?.enabled) {
     const { MqttReporter } = await import('./mqtt.js');
-    reporters.push(new MqttReporter({ config, log, ledger }));
+    reporters.push(new MqttReporter({ config, log: runLog, ledger }));
   }
   if (config.email) {
     const { EmailReporter } = await import('./email.js');
-    reporters.push(new EmailReporter({ config, ledger, log }));
+    reporters.push(new EmailReporter({ config, ledger, log: runLog }));
   }
-  return reporters;
+  return { log: runLog, reporters };
 }

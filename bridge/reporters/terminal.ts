@@ -6,6 +6,7 @@
 import type { RunEvents, SyncProgress } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
+import type { Reporter } from '../run/run-drive.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -41,20 +42,23 @@ export function progressText(p: SyncProgress): string {
 
 const SPINNER = ['|', '/', '-', '\\'];
 
+/** The terminal as a reporter, and the log the run writes through it. */
+export interface TerminalReporter extends Reporter {
+  /** the logger to use while the run goes on: it clears the live line before each line it writes */
+  log: Logger;
+}
+
 /**
- * Attach the terminal to a run. On a TTY one live line follows the step that
- * is running: a progress bar where the step reports progress (sync, verify),
- * else a spinner and the time so far (unlock, mount, close), redrawn every
- * second. Off a TTY (the journal) nothing of that: progress is a plain line
- * at most every 10 s. Returns the logger to use while the run goes on: it
- * clears the live line before each line it writes.
+ * The terminal. On a TTY one live line follows the step that is running: a
+ * progress bar where the step reports progress (sync, verify), else a spinner
+ * and the time so far (unlock, mount, close), redrawn every second. Off a TTY
+ * (the journal) nothing of that: progress is a plain line at most every 10 s.
  */
-export function attachTerminal(
-  bus: Bus<RunEvents>,
+export function terminalReporter(
   log: Logger,
   out: NodeJS.WriteStream,
   now = () => Date.now(),
-): Logger {
+): TerminalReporter {
   const tty = Boolean(out.isTTY);
   let lastLine = 0;
   let lineShown = false;
@@ -71,61 +75,66 @@ export function attachTerminal(
     out.write(`\r\x1b[2K${line}`);
     lineShown = true;
   };
-  bus.on('progress', (p) => {
-    if (tty) {
-      stopTicker(); // the bar takes the line over from the timer
-      show(`${p.drive}: ${p.step} ${progressBar(p.percent)} ${progressText(p)}`);
-    } else if (now() - lastLine >= 10_000 || p.percent >= 100) {
-      lastLine = now();
-      log.info(`${p.drive}: ${p.step} ${progressText(p)}`);
-    }
-  });
-  bus.on('step:start', (e) => {
-    clearLine();
-    stopTicker();
-    if (!tty) return;
-    // the first draw waits a second: the runner prints the step's heading right after this event
-    const started = now();
-    let turn = 0;
-    ticker = setInterval(() => {
-      turn += 1;
-      show(
-        `${e.drive}: ${e.step} ${SPINNER[turn % SPINNER.length]} ${formatDuration((now() - started) / 1000)}`,
-      );
-    }, 1000);
-    ticker.unref();
-  });
-  bus.on('step:done', () => {
-    stopTicker();
-    clearLine();
-  });
-  bus.on('warning', (w) => {
-    clearLine();
-    log.warn(
-      `${w.drive}: ${w.step}: ${w.message}${w.files.length ? `\n  ${w.files.slice(0, 20).join('\n  ')}` : ''}`,
-    );
-  });
-  bus.on('run:end', (r) => {
-    stopTicker();
-    clearLine();
-    const took = formatDuration((r.endedAt.getTime() - r.startedAt.getTime()) / 1000);
-    if (r.result === 'failed') log.error(`${r.drive}: FAILED at ${r.step}: ${r.message} (after ${took})`);
-    else
-      log.info(
-        `${r.drive}: ${r.result === 'warning' ? 'done with warnings' : 'done'} in ${took}: safe to remove`,
-      );
-  });
   const clearing =
     (write: (msg: string) => void) =>
     (msg: string): void => {
       clearLine();
       write(msg);
     };
+  const attach = (bus: Bus<RunEvents>): void => {
+    bus.on('progress', (p) => {
+      if (tty) {
+        stopTicker(); // the bar takes the line over from the timer
+        show(`${p.drive}: ${p.step} ${progressBar(p.percent)} ${progressText(p)}`);
+      } else if (now() - lastLine >= 10_000 || p.percent >= 100) {
+        lastLine = now();
+        log.info(`${p.drive}: ${p.step} ${progressText(p)}`);
+      }
+    });
+    bus.on('step:start', (e) => {
+      clearLine();
+      stopTicker();
+      if (!tty) return;
+      // the first draw waits a second: the runner prints the step's heading right after this event
+      const started = now();
+      let turn = 0;
+      ticker = setInterval(() => {
+        turn += 1;
+        show(
+          `${e.drive}: ${e.step} ${SPINNER[turn % SPINNER.length]} ${formatDuration((now() - started) / 1000)}`,
+        );
+      }, 1000);
+      ticker.unref();
+    });
+    bus.on('step:done', () => {
+      stopTicker();
+      clearLine();
+    });
+    bus.on('warning', (w) => {
+      clearLine();
+      log.warn(
+        `${w.drive}: ${w.step}: ${w.message}${w.files.length ? `\n  ${w.files.slice(0, 20).join('\n  ')}` : ''}`,
+      );
+    });
+    bus.on('run:end', (r) => {
+      stopTicker();
+      clearLine();
+      const took = formatDuration((r.endedAt.getTime() - r.startedAt.getTime()) / 1000);
+      if (r.result === 'failed') log.error(`${r.drive}: FAILED at ${r.step}: ${r.message} (after ${took})`);
+      else
+        log.info(
+          `${r.drive}: ${r.result === 'warning' ? 'done with warnings' : 'done'} in ${took}: safe to remove`,
+        );
+    });
+  };
   return {
-    error: clearing((m) => log.error(m)),
-    warn: clearing((m) => log.warn(m)),
-    info: clearing((m) => log.info(m)),
-    debug: clearing((m) => log.debug(m)),
-    tail: (n) => log.tail(n),
+    log: {
+      error: clearing((m) => log.error(m)),
+      warn: clearing((m) => log.warn(m)),
+      info: clearing((m) => log.info(m)),
+      debug: clearing((m) => log.debug(m)),
+      tail: (n) => log.tail(n),
+    },
+    attach,
   };
 }

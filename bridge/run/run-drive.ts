@@ -1,7 +1,7 @@
 /**
- * The controller of one run: attaches the terminal and wires the reporters it
- * is given (MQTT, email: reporters/index.ts) to the bus, walks the steps it is
- * given (steps/index.ts), waits for the reporters to finish, and
+ * The controller of one run: wires the reporters it is given (terminal, MQTT,
+ * email: reporters/index.ts) to the bus, walks the steps it is given
+ * (steps/index.ts), waits for the reporters to finish, and
  * records the run in the ledger last (so that a state_dir that can take no
  * more never keeps the status or the mail from going out) before it returns
  * the exit code. SIGTERM/SIGINT cancel the run, and the undo walk still
@@ -15,7 +15,6 @@ import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
 import { isPresent } from '../presence.js';
-import { attachTerminal } from '../reporters/terminal.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
 import { newRunId, runSteps } from './runner.js';
@@ -28,9 +27,8 @@ export interface Reporter {
 }
 
 export interface RunDeps {
+  /** the run's log (reportersFor's: its lines clear the terminal's live line first) */
   log: Logger;
-  /** the terminal: it shows the run, and every line of the run's log clears its live line first */
-  out: NodeJS.WriteStream;
   /** the drive's steps, in order (stepsFor(drive), or a list of a test's own) */
   steps: readonly Step[];
   /** everything that listens to the run, in the order it hears each event (reportersFor) */
@@ -95,11 +93,10 @@ async function runWithReporters(
   deps: RunDeps,
   refusal?: Error,
 ): Promise<RunEnded> {
+  const { log } = deps;
   const bus = new Bus<RunEvents>((event, e) =>
     log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`),
   );
-  // every line of the run clears the terminal's live line (progress bar, step timer) first
-  const log = attachTerminal(bus, deps.log, deps.out);
   const ledger = new Ledger(config.state_dir, { log });
   const runId = newRunId();
 

@@ -182,10 +182,8 @@ describe('MQTT when the broker is away', () => {
       await enrolDrive(config, drive, { force: false });
       const log = memoryLog();
       const outcome = await runDrive(config, drive, {
-        log,
-        out,
+        ...(await reportersFor(config, log, out)),
         steps: stepsFor(drive),
-        reporters: await reportersFor(config, log),
       });
       const record = new Ledger(config.state_dir).drive('alpha');
       ends.push({

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { RunEvents } from '../../../bridge/events.js';
 import { createLogger } from '../../../bridge/log.js';
-import { attachTerminal } from '../../../bridge/reporters/terminal.js';
+import { terminalReporter } from '../../../bridge/reporters/terminal.js';
 import { Bus } from '../../../bridge/run/bus.js';
 
 /** a terminal (or not) and a logger writing into one transcript, in order */
@@ -26,7 +26,9 @@ function screen(tty: boolean) {
   const base = createLogger({ write: (_level, line) => written.push(`${line}\n`), journal: false });
   const bus = new Bus<RunEvents>();
   let clock = 1_000_000;
-  const log = attachTerminal(bus, base, out, () => clock);
+  const terminal = terminalReporter(base, out, () => clock);
+  terminal.attach(bus);
+  const { log } = terminal;
   return {
     bus,
     log,

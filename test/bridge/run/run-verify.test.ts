@@ -59,10 +59,8 @@ describe('a copy that does not verify', () => {
     await enrolDrive(config, drive, { force: false });
 
     const first = await runDrive(config, drive, {
-      log,
+      ...(await reportersFor(config, log, out)),
       steps: stepsFor(drive),
-      out,
-      reporters: await reportersFor(config, log),
     });
     assert.equal(first.result, 'success', first.message);
     const previous = readlinkSync(join(target, 'current'));
@@ -92,10 +90,8 @@ describe('a copy that does not verify', () => {
     const watch = await recorder(broker.url, [t.status, t.event]);
     const mails = smtp.mails.length;
     const second = await runDrive(config, drive, {
-      log,
+      ...(await reportersFor(config, log, out)),
       steps,
-      out,
-      reporters: await reportersFor(config, log),
     });
     assert.equal(second.result, 'failed');
     assert.equal(second.step, 'verify');
@@ -121,10 +117,8 @@ describe('a copy that does not verify', () => {
     );
 
     const third = await runDrive(config, drive, {
-      log,
+      ...(await reportersFor(config, log, out)),
       steps: stepsFor(drive),
-      out,
-      reporters: await reportersFor(config, log),
     });
     assert.equal(third.result, 'success', third.message);
     assert.equal(diffTrees(source, join(target, 'current')), '');

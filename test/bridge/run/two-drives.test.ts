@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../../bridge/config.js';
 import { createLogger } from '../../../bridge/log.js';
+import { reportersFor } from '../../../bridge/reporters/index.js';
 import { runDrive } from '../../../bridge/run/run-drive.js';
 import { stepsFor } from '../../../bridge/steps/index.js';
 import { enrolDrive } from '../../../units/prepare/enrol.js';
@@ -32,8 +33,8 @@ describe('two drives at once', () => {
     const lines: string[] = [];
     const log = createLogger({ write: (_level, line) => lines.push(line) });
     const [a, b] = await Promise.all(
-      config.drives.map((drive) =>
-        runDrive(config, drive, { log, out, steps: stepsFor(drive), reporters: [] }),
+      config.drives.map(async (drive) =>
+        runDrive(config, drive, { ...(await reportersFor(config, log, out)), steps: stepsFor(drive) }),
       ),
     );
     assert.equal(a!.result, 'success', a!.message);

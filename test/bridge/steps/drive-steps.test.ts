@@ -23,6 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../../bridge/config.js';
 import { silentLogger } from '../../../bridge/log.js';
 import { deviceByUuid, mountAt } from '../../../bridge/mounts.js';
+import { reportersFor } from '../../../bridge/reporters/index.js';
 import { DriveAbsentError, runDrive } from '../../../bridge/run/run-drive.js';
 import { identify } from '../../../bridge/steps/identify.js';
 import { MARKER_FILE, readToken } from '../../../bridge/steps/marker.js';
@@ -63,7 +64,7 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     const c = config();
     const image = () => createHash('sha256').update(readFileSync(img.image)).digest('hex');
     const before = image();
-    const steps = { log: silentLogger(), out, steps: [identify, mount, unmount], reporters: [] };
+    const steps = { ...(await reportersFor(c, silentLogger(), out)), steps: [identify, mount, unmount] };
     const refused = await runDrive(c, c.drives[0]!, steps);
     assert.equal(refused.result, 'failed');
     assert.equal(refused.step, 'mount');
@@ -123,10 +124,8 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
         },
       };
       const r = await runDrive(c, c.drives[0]!, {
-        log: silentLogger(),
-        out,
+        ...(await reportersFor(c, silentLogger(), out)),
         steps: [identify, mount, look, unmount],
-        reporters: [],
       });
       assert.equal(r.result, 'success', r.message);
       assert.ok(options.split(',').includes('nodev') && options.split(',').includes('nosuid'), options);
@@ -141,10 +140,8 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     mkdirSync(join(base, 'mnt'), { recursive: true });
     execFileSync('mount', [img.device, join(base, 'mnt')]);
     const r = await runDrive(c, c.drives[0]!, {
-      log: silentLogger(),
-      out,
+      ...(await reportersFor(c, silentLogger(), out)),
       steps: [identify, mount, unmount],
-      reporters: [],
     });
     assert.equal(r.result, 'success', r.message);
     assert.equal(mountAt(join(base, 'mnt')), null);
@@ -158,10 +155,8 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       execFileSync('mount', [other.device, mnt]);
       writeFileSync(join(mnt, 'nas-data.txt'), 'the NAS');
       const r = await runDrive(c, c.drives[0]!, {
-        log: silentLogger(),
-        out,
+        ...(await reportersFor(c, silentLogger(), out)),
         steps: [identify, mount, unmount],
-        reporters: [],
       });
       assert.equal(r.result, 'failed');
       assert.equal(r.step, 'identify');
@@ -196,10 +191,8 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       },
     };
     const r = await runDrive(c, c.drives[0]!, {
-      log: silentLogger(),
-      out,
+      ...(await reportersFor(c, silentLogger(), out)),
       steps: [identify, mount, write, unmount],
-      reporters: [],
     });
     assert.equal(r.result, 'failed');
     assert.equal(r.step, 'mount');
@@ -231,10 +224,8 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
     });
     await assert.rejects(
       runDrive(c, c.drives[0]!, {
-        log: silentLogger(),
-        out,
+        ...(await reportersFor(c, silentLogger(), out)),
         steps: [identify, mount, unmount],
-        reporters: [],
       }),
       (e: Error) =>
         e instanceof DriveAbsentError &&
@@ -254,10 +245,8 @@ describe('identify, mount and unmount on a real ext4 drive', () => {
       ],
     });
     const r = await runDrive(c, c.drives[0]!, {
-      log: silentLogger(),
-      out,
+      ...(await reportersFor(c, silentLogger(), out)),
       steps: [identify, mount, unmount],
-      reporters: [],
     });
     assert.equal(r.result, 'failed');
     assert.equal(r.step, 'identify');
