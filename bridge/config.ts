@@ -28,6 +28,7 @@ import {
   topicPath,
   uuid,
 } from './config/values.js';
+import { DEFAULT_BASE_TOPIC } from './protocol.js';
 
 export { ConfigError } from './config/errors.js';
 
@@ -168,7 +169,7 @@ const ledSchema = z
 const mqttSchema = z
   .object({
     url: brokerUrl.default('mqtt://127.0.0.1:1883'),
-    base_topic: topicPath.default('offsite'),
+    base_topic: topicPath.default(DEFAULT_BASE_TOPIC),
     discovery_prefix: topicLevel.default('homeassistant'),
     username: text.optional(),
     /** a file holding the password, or a credential name under $CREDENTIALS_DIRECTORY */

@@ -73,6 +73,9 @@ export type OffsiteEvent = z.infer<typeof eventSchema>;
 
 export const availabilitySchema = z.enum([AVAILABILITY.online, AVAILABILITY.offline]);
 
+/** `mqtt.base_topic` when the configuration does not say (bridge/mqtt/messages.ts topicsFor applies it). */
+export const DEFAULT_BASE_TOPIC = 'offsite';
+
 /** The retained status topic under a node's root (`<base_topic>/<node_id>`). */
 export function statusTopic(root: string): string {
   return `${root}/status`;

@@ -2,9 +2,10 @@ import { type Config, loadConfig } from '../config.js';
 import { EXIT } from '../exit.js';
 import { driveState, Ledger, successUnknown } from '../ledger.js';
 import type { Logger } from '../log.js';
+import { driveMessage, eventMessage } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
-import { type DriveState, eventSchema, isoNow, topics } from '../protocol.js';
+import { type DriveState, isoNow } from '../protocol.js';
 import { EmailReporter } from '../reporters/email.js';
 import { formatAge, localTime, overdueText } from '../words.js';
 import type { Command } from './command.js';
@@ -35,7 +36,6 @@ export interface DriveCheck {
  */
 export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
   const { config, ledger, log, now } = deps;
-  const t = topics(config.mqtt?.base_topic ?? 'offsite', config.node_id);
   const present = deps.present ?? isPresent;
   const messages: Outgoing[] = [];
   const results: DriveCheck[] = [];
@@ -50,7 +50,7 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
   for (const drive of config.drives) {
     const record = ledger.drive(drive.name);
     const state = driveState(record, config, now, await present(drive));
-    messages.push({ topic: t.drive(drive.name), payload: JSON.stringify(state), retain: true });
+    messages.push(driveMessage(config, state));
     const becameOverdue = state.overdue && !record.overdue_notified_at;
     const said = overdueText(
       drive.name,
@@ -61,19 +61,9 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
 
     if (becameOverdue) {
       log.warn(`${drive.name}: overdue: ${said}`);
-      messages.push({
-        topic: t.event,
-        payload: JSON.stringify(
-          eventSchema.parse({
-            event_type: 'overdue',
-            drive: drive.name,
-            step: null,
-            message: said,
-            time: isoNow(now),
-          }),
-        ),
-        retain: false,
-      });
+      messages.push(
+        eventMessage(config, { event_type: 'overdue', drive: drive.name, message: said, time: isoNow(now) }),
+      );
       const delivery = await deps.email.overdue(record, now);
       // a mail that did not go out is tried again at the next check (the event may then repeat)
       if (delivery !== 'failed') await note(ledger, drive.name, isoNow(now), log);

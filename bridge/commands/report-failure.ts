@@ -2,12 +2,19 @@ import { type Config, findDrive, loadConfig } from '../config.js';
 import type { RunEnded } from '../events.js';
 import { run } from '../exec.js';
 import { EXIT } from '../exit.js';
-import { type DriveRecord, driveState, isReported, Ledger } from '../ledger.js';
+import { type DriveRecord, isReported, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
-import { latestSuccess, recordAfterRun } from '../mqtt/messages.js';
+import {
+  driveRecordMessage,
+  eventMessage,
+  latestSuccess,
+  recordAfterRun,
+  statusMessage,
+  topicsFor,
+} from '../mqtt/messages.js';
 import { type Outgoing, publishOnce, readRetained } from '../mqtt/oneshot.js';
 import { isPresent } from '../presence.js';
-import { decode, eventSchema, isoNow, type Status, statusSchema, topics } from '../protocol.js';
+import { decode, isoNow, type Status, statusSchema } from '../protocol.js';
 import { type Delivery, EmailReporter } from '../reporters/email.js';
 import { newRunId } from '../run/runner.js';
 import { failedAt } from '../words.js';
@@ -183,11 +190,14 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
     return { what: 'already-reported', delivery: null };
   }
 
-  const t = topics(config.mqtt?.base_topic ?? 'offsite', config.node_id);
   const readStatus =
     deps.lastStatus ??
     (async () => {
-      const raw = await readRetained(config.mqtt, t.status, { log, role: 'report-failure', env });
+      const raw = await readRetained(config.mqtt, topicsFor(config).status, {
+        log,
+        role: 'report-failure',
+        env,
+      });
       if (!raw) return null;
       const d = decode(statusSchema, raw);
       return d.ok ? d.value : null;
@@ -219,43 +229,29 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
 
   const drive = findDrive(config, driveName)!;
   const messages: Outgoing[] = [
-    {
-      topic: t.drive(driveName),
-      payload: JSON.stringify(driveState(updated, config, ended, await (deps.present ?? isPresent)(drive))),
-      retain: true,
-    },
-    {
-      topic: t.event,
-      payload: JSON.stringify(
-        eventSchema.parse({ event_type: 'failed', drive: driveName, step, message, time: isoNow(ended) }),
-      ),
-      retain: false,
-    },
+    driveRecordMessage(config, updated, ended, await (deps.present ?? isPresent)(drive)),
+    eventMessage(config, { event_type: 'failed', drive: driveName, step, message, time: isoNow(ended) }),
   ];
   // the one status topic is shared by all drives: never overwrite another drive's run in progress
   const otherRunning = status?.state === 'running' && status.drive !== driveName;
   if (!otherRunning)
-    messages.unshift({
-      topic: t.status,
-      payload: JSON.stringify(
-        statusSchema.parse({
-          state: 'failed',
-          drive: driveName,
-          step,
-          progress: null,
-          bytes: outcome.bytes,
-          eta: null,
-          message,
-          run_id: outcome.runId,
-          last_success: latestSuccess(
-            config.drives.map((d) => ledger.drive(d.name)),
-            ended,
-          ),
-          updated: isoNow(ended),
-        }),
-      ),
-      retain: true,
-    });
+    messages.unshift(
+      statusMessage(config, {
+        state: 'failed',
+        drive: driveName,
+        step,
+        progress: null,
+        bytes: outcome.bytes,
+        eta: null,
+        message,
+        run_id: outcome.runId,
+        last_success: latestSuccess(
+          config.drives.map((d) => ledger.drive(d.name)),
+          ended,
+        ),
+        updated: isoNow(ended),
+      }),
+    );
   const publish =
     deps.publish ??
     ((msgs: Outgoing[]) => publishOnce(config.mqtt, msgs, { log, role: 'report-failure', env }));

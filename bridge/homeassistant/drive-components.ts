@@ -5,7 +5,8 @@
  * how far the rolling scrub has read it.
  */
 import type { Config } from '../config.js';
-import { RESULTS, topics } from '../protocol.js';
+import { topicsFor } from '../mqtt/messages.js';
+import { RESULTS } from '../protocol.js';
 import { type Component, componentIds, field, onWhen, type Platform, scaled } from './component.js';
 
 /** the part after the drive name in component keys */
@@ -28,7 +29,7 @@ export function driveComponents(
   config: Pick<Config, 'node_id' | 'mqtt'>,
   drive: string,
 ): Record<string, Component> {
-  const state_topic = topics(config.mqtt?.base_topic ?? 'offsite', config.node_id).drive(drive);
+  const state_topic = topicsFor(config).drive(drive);
   const entity = (
     key: (typeof DRIVE_KEYS)[number],
     p: Platform,

@@ -8,7 +8,8 @@
  * going "unavailable" between backups would be a lie.
  */
 import type { Config } from '../config.js';
-import { EVENT_TYPES, RUN_STATES, topics } from '../protocol.js';
+import { topicsFor } from '../mqtt/messages.js';
+import { EVENT_TYPES, RUN_STATES } from '../protocol.js';
 import { type Component, componentIds, field, onWhen, type Platform, scaled } from './component.js';
 
 function entity(
@@ -21,7 +22,7 @@ function entity(
 }
 
 export function nodeComponents(config: Pick<Config, 'node_id' | 'mqtt' | 'led'>): Record<string, Component> {
-  const t = topics(config.mqtt?.base_topic ?? 'offsite', config.node_id);
+  const t = topicsFor(config);
   const status = t.status;
   const list: [string, Component][] = [
     entity(config, 'state', 'sensor', {

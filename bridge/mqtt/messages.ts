@@ -2,27 +2,32 @@
  * The messages of the MQTT contract (docs/design.md §6) as { topic, payload, retain },
  * each payload checked against its schema here, where it is made.
  */
+import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { RunEnded } from '../events.js';
 import { type DriveRecord, driveState, lastSuccessAt } from '../ledger.js';
 import {
+  DEFAULT_BASE_TOPIC,
   type DriveState,
   driveSchema,
   type EventType,
   eventSchema,
   isoNow,
   type OffsiteEvent,
-  type Status,
   statusSchema,
   topics,
 } from '../protocol.js';
 import type { Outgoing } from './link.js';
 
 export function topicsFor(config: Pick<Config, 'node_id' | 'mqtt'>) {
-  return topics(config.mqtt?.base_topic ?? 'offsite', config.node_id);
+  return topics(config.mqtt?.base_topic ?? DEFAULT_BASE_TOPIC, config.node_id);
 }
 
-export function statusMessage(config: Pick<Config, 'node_id' | 'mqtt'>, status: Status): Outgoing {
+/** `status` may leave out what the contract defaults (rate, warnings, run_id, last_success) */
+export function statusMessage(
+  config: Pick<Config, 'node_id' | 'mqtt'>,
+  status: z.input<typeof statusSchema>,
+): Outgoing {
   return {
     topic: topicsFor(config).status,
     payload: JSON.stringify(statusSchema.parse(status)),
