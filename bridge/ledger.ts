@@ -17,6 +17,7 @@ import { readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from './config.js';
+import { errorMessage } from './error-message.js';
 import type { LedgerReset, RunEnded } from './events.js';
 import { acquireLock } from './lockfile.js';
 import type { Logger } from './log.js';
@@ -109,13 +110,13 @@ function readLedger(file: string): { data: LedgerFile; problem: string | null } 
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { data: empty(), problem: null };
     // unreadable is not corrupt (e.g. EACCES for an unprivileged reader): never moved aside
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
+    throw new Error(`cannot read ${file}: ${errorMessage(e)}`, { cause: e });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    return { data: empty(), problem: `not JSON (${(e as Error).message})` };
+    return { data: empty(), problem: `not JSON (${errorMessage(e)})` };
   }
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) {

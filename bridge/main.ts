@@ -6,6 +6,7 @@ import { type ParsedArguments, parseArguments } from './commands/arguments.js';
 import { type Command, UsageError } from './commands/command.js';
 import { type CommandEntry, commands, loadCommands } from './commands/index.js';
 import { ConfigError, configPath } from './config.js';
+import { errorMessage } from './error-message.js';
 import { EXIT } from './exit.js';
 import { createLogger } from './log.js';
 import { nearest } from './nearest.js';
@@ -91,7 +92,7 @@ export async function main(
   try {
     parsed = parseArguments(rest, { ...COMMON, ...cmd.options });
   } catch (e) {
-    stderr.write(`offsite ${cmd.name}: ${(e as Error).message} (see offsite help ${cmd.name})\n`);
+    stderr.write(`offsite ${cmd.name}: ${errorMessage(e)} (see offsite help ${cmd.name})\n`);
     return EXIT.usage;
   }
   if (parsed.values.help) {

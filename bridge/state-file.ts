@@ -11,6 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { errorMessage } from './error-message.js';
 
 /**
  * A failed write in state_dir, said as what it is: a full disk is "no space
@@ -21,7 +22,7 @@ export function stateError(e: unknown, dir: string, what: string): Error {
   if (code === 'ENOSPC' || code === 'EDQUOT')
     return new Error(`no space left on ${dir}: ${what}`, { cause: e });
   if (code === 'EROFS') return new Error(`${dir} is read-only: ${what}`, { cause: e });
-  return new Error(`${what}: ${(e as Error).message}`, { cause: e });
+  return new Error(`${what}: ${errorMessage(e)}`, { cause: e });
 }
 
 export function readJson<T>(file: string, fallback: T): T {
@@ -29,7 +30,7 @@ export function readJson<T>(file: string, fallback: T): T {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${file}: ${errorMessage(e)}`);
   }
 }
 

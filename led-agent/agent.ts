@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { type Config, ConfigError, type MqttConfig, readSecret } from '../bridge/config.js';
+import { errorMessage } from '../bridge/error-message.js';
 import { type Logger, silentLogger } from '../bridge/log.js';
 import { connectGuardedAsync, type DroppedPacket } from '../bridge/mqtt/packet-guard.js';
 import {
@@ -289,7 +290,7 @@ export class LedAgent {
         onDropped: (packet) => this.#dropped(packet),
       });
     } catch (e) {
-      return this.#lost(`cannot connect to ${this.#mqtt.url}: ${e instanceof Error ? e.message : e}`);
+      return this.#lost(`cannot connect to ${this.#mqtt.url}: ${errorMessage(e)}`);
     }
     if (this.#stopping) {
       await client.endAsync(true);
@@ -315,7 +316,7 @@ export class LedAgent {
       await client.publishAsync(this.#own.ledAvailability, AVAILABILITY.online, { qos: 1, retain: true });
     } catch (e) {
       // the connection dropped between connect and subscribe: the close handler takes over
-      this.#log.debug(`MQTT: ${e instanceof Error ? e.message : e}`);
+      this.#log.debug(`MQTT: ${errorMessage(e)}`);
       return;
     }
     this.#grace?.cancel();

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, configPath, loadConfig } from '../bridge/config.js';
+import { errorMessage } from '../bridge/error-message.js';
 import { DiscoveryKeeper } from '../bridge/homeassistant/keeper.js';
 import { createLogger } from '../bridge/log.js';
 import { LedAgent, requireMqtt } from './agent.js';
@@ -53,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (e) {
-    process.stderr.write(`offsite-led: ${e instanceof Error ? e.message : e}\n${HELP}`);
+    process.stderr.write(`offsite-led: ${errorMessage(e)}\n${HELP}`);
     return 2;
   }
   if (values.help) {
@@ -86,16 +87,16 @@ export async function main(argv: string[]): Promise<number> {
       Promise.all([agent.stop(), keeper.stop()]).then(
         () => resolve(0),
         (e) => {
-          log.error(`stopping: ${e instanceof Error ? e.message : e}`);
+          log.error(`stopping: ${errorMessage(e)}`);
           resolve(1);
         },
       );
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
-    keeper.start().catch((e) => log.warn(`home assistant discovery: ${e instanceof Error ? e.message : e}`));
+    keeper.start().catch((e) => log.warn(`home assistant discovery: ${errorMessage(e)}`));
     agent.start().catch((e) => {
-      log.error(`LED agent: ${e instanceof Error ? e.message : e}`);
+      log.error(`LED agent: ${errorMessage(e)}`);
       resolve(1);
     });
   });

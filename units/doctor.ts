@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import nodemailer from 'nodemailer';
 import { type Config, readSecret } from '../bridge/config.js';
 import { smtpTransportOptions } from '../bridge/email/mailer.js';
+import { errorMessage } from '../bridge/error-message.js';
 import { which } from '../bridge/exec.js';
 import { readToken, tokenFile } from '../bridge/steps/marker.js';
 import { BLINKSTICK } from '../led-agent/drivers/blinkstick.js';
@@ -106,7 +107,7 @@ const enrolment: Check = {
             enrol,
           );
       } catch (e) {
-        return problem(`drive ${d.name}: ${(e as Error).message}`, `${enrol} --force`);
+        return problem(`drive ${d.name}: ${errorMessage(e)}`, `${enrol} --force`);
       }
       const mode = statSync(file).mode & 0o777;
       const dirMode = statSync(dirname(file)).mode & 0o777;
@@ -168,7 +169,7 @@ const source: Check = {
       accessSync(path, constants.R_OK | constants.X_OK);
       return [ok(`source ${path} is readable`)];
     } catch (e) {
-      return [problem(`source ${path}: ${(e as Error).message}`, `check source.path in ${config.file}`)];
+      return [problem(`source ${path}: ${errorMessage(e)}`, `check source.path in ${config.file}`)];
     }
   },
 };
@@ -190,7 +191,7 @@ const broker: Check = {
     } catch (e) {
       return [
         problem(
-          `MQTT broker ${m.url} does not answer (${(e as Error).message})`,
+          `MQTT broker ${m.url} does not answer (${errorMessage(e)})`,
           `systemctl status mosquitto, or fix mqtt.url / mqtt.username / mqtt.password_file in ${config.file}`,
         ),
       ];
@@ -211,8 +212,8 @@ const smtp: Check = {
     } catch (err) {
       return [
         problem(
-          `SMTP server ${where} does not answer (${(err as Error).message})`,
-          /STARTTLS/.test((err as Error).message)
+          `SMTP server ${where} does not answer (${errorMessage(err)})`,
+          /STARTTLS/.test(errorMessage(err))
             ? `use secure: true (port 465) or a server that offers STARTTLS; email.smtp.allow_plaintext_login: true would send the password in clear (docs/email.md)`
             : `fix email.smtp in ${config.file}, or start the mail server`,
         ),
@@ -261,7 +262,7 @@ const led: Check = {
     } catch (e) {
       return [
         problem(
-          `node-hid cannot be loaded (${(e as Error).message})`,
+          `node-hid cannot be loaded (${errorMessage(e)})`,
           'npm install -g node-hid@3 (or choose led.driver sysfs/none)',
         ),
       ];
@@ -303,7 +304,7 @@ export async function doctor(ctx: DoctorContext, checks: Check[] = CHECKS): Prom
       findings.push(...(await check.run(ctx)));
     } catch (e) {
       findings.push(
-        problem(`${check.name}: could not check (${(e as Error).message})`, 'offsite doctor --verbose'),
+        problem(`${check.name}: could not check (${errorMessage(e)})`, 'offsite doctor --verbose'),
       );
     }
   }

@@ -24,6 +24,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { errorMessage } from '../bridge/error-message.js';
 import { unifiedDiff } from './diff.js';
 import type { Plan } from './generate.js';
 import { removeBlock, setBlock } from './managed-block.js';
@@ -87,7 +88,7 @@ export function readManifest(root: string): Manifest | null {
     if (m.version !== 1) throw new Error(`version ${m.version}`);
     return m;
   } catch (e) {
-    throw new InstallError(`${under(root, MANIFEST_PATH)} is unreadable (${(e as Error).message})`);
+    throw new InstallError(`${under(root, MANIFEST_PATH)} is unreadable (${errorMessage(e)})`);
   }
 }
 

@@ -3,6 +3,7 @@
  * writing to the live root, and only what the change needs.
  */
 import { existsSync } from 'node:fs';
+import { errorMessage } from '../bridge/error-message.js';
 import { run } from '../bridge/exec.js';
 import type { Logger } from '../bridge/log.js';
 import {
@@ -25,7 +26,7 @@ async function attempt(log: Logger, file: string, args: string[]): Promise<boole
     log.info(`ran: ${file} ${args.join(' ')}`);
     return true;
   } catch (e) {
-    log.warn(`${(e as Error).message}`);
+    log.warn(`${errorMessage(e)}`);
     return false;
   }
 }

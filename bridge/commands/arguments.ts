@@ -4,6 +4,7 @@
  * --config?") instead of the parser's own text.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { errorMessage } from '../error-message.js';
 import { nearest } from '../nearest.js';
 import { UsageError } from './command.js';
 
@@ -19,7 +20,7 @@ export function parseArguments(args: string[], options: Options): ParsedArgument
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(mistake(args, options) ?? (e as Error).message.split('\n')[0]);
+    throw new UsageError(mistake(args, options) ?? errorMessage(e).split('\n')[0]);
   }
 }
 

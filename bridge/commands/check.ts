@@ -1,4 +1,5 @@
 import { type Config, loadConfig } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { driveState, Ledger, successUnknown } from '../ledger.js';
 import type { Logger } from '../log.js';
@@ -42,7 +43,7 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
 
   // a ledger that cannot be used is moved aside and said; the drives then count as never backed up
   const reset = await ledger.repair().catch((e) => {
-    log.error(`the ledger: ${(e as Error).message}`);
+    log.error(`the ledger: ${errorMessage(e)}`);
     return null;
   });
   if (reset) await deps.email.ledgerReset(reset);
@@ -90,7 +91,7 @@ async function note(ledger: Ledger, drive: string, at: string | null, log: Logge
   try {
     await ledger.update(drive, () => ({ overdue_notified_at: at }));
   } catch (e) {
-    log.error(`${drive}: could not record the reminder in ${ledger.file}: ${(e as Error).message}`);
+    log.error(`${drive}: could not record the reminder in ${ledger.file}: ${errorMessage(e)}`);
   }
 }
 

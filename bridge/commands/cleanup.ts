@@ -1,4 +1,5 @@
 import { type Drive, findDrive, loadConfig } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { describeBusy, tryLock, whoHolds } from '../lockfile.js';
 import type { Logger } from '../log.js';
@@ -54,7 +55,7 @@ Example:
       const busy = whoHolds(file);
       taken = busy ? { lock: null, busy } : { lock: { file, release() {} }, busy: null };
       ctx.log.warn(
-        `cleanup ${name}: ${(e as Error).message}${busy ? '' : '; no run is alive: cleaning up anyway'}`,
+        `cleanup ${name}: ${errorMessage(e)}${busy ? '' : '; no run is alive: cleaning up anyway'}`,
       );
     }
     const { lock, busy } = taken;
@@ -86,14 +87,14 @@ async function closeDrive(
     else if (await unmountDrive(drive.mountPoint, devices, { lazy: true }))
       log.info(`cleanup ${name}: unmounted ${drive.mountPoint}`);
   } catch (e) {
-    log.error(`cleanup ${name}: ${(e as Error).message}`);
+    log.error(`cleanup ${name}: ${errorMessage(e)}`);
     ok = false;
   }
   if (drive.kind === 'luks') {
     try {
       if (await closeMapping(drive.mapper)) log.info(`cleanup ${name}: closed /dev/mapper/${drive.mapper}`);
     } catch (e) {
-      log.error(`cleanup ${name}: ${(e as Error).message}`);
+      log.error(`cleanup ${name}: ${errorMessage(e)}`);
       ok = false;
     }
   }

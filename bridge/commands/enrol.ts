@@ -1,6 +1,7 @@
 import { enrolDrive } from '../../units/prepare/enrol.js';
 import { Refused } from '../../units/prepare/safety.js';
 import { findDrive, loadConfig } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { tokenFile } from '../steps/marker.js';
 import { type Command, UsageError } from './command.js';
@@ -71,7 +72,7 @@ Examples:
         for (const r of e.reasons) ctx.log.error(`enrol ${name}: refusing: ${r}`);
         return EXIT.failed;
       }
-      ctx.log.error(`enrol ${name}: ${(e as Error).message}`);
+      ctx.log.error(`enrol ${name}: ${errorMessage(e)}`);
       return EXIT.failed;
     }
   },

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { keyFileFor, preflight, prepareDrive } from '../../units/prepare/prepare.js';
 import { blockDevice, NotABlockDevice, Refused } from '../../units/prepare/safety.js';
 import { loadConfig } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { type Command, UsageError } from './command.js';
 
@@ -200,7 +201,7 @@ Examples:
         ctx.log.error('nothing was changed');
         return EXIT.failed;
       }
-      ctx.log.error((e as Error).message);
+      ctx.log.error(errorMessage(e));
       return EXIT.failed;
     } finally {
       reader.close();

@@ -1,4 +1,5 @@
 import { type Config, findDrive, loadConfig } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import type { RunEnded } from '../events.js';
 import { run } from '../exec.js';
 import { EXIT } from '../exit.js';
@@ -258,7 +259,7 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
   await publish(messages);
   // before the mail, which writes to the ledger that it was sent
   const reset = await ledger.repair().catch((e) => {
-    log.error(`the ledger: ${(e as Error).message}`);
+    log.error(`the ledger: ${errorMessage(e)}`);
     return null;
   });
   const delivery = await email.failure(outcome, { invocationId: m.invocationId, logLines });
@@ -266,7 +267,7 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
   try {
     await ledger.recordRun(outcome);
   } catch (e) {
-    log.error(`${driveName}: could not record the failure in ${ledger.file}: ${(e as Error).message}`);
+    log.error(`${driveName}: could not record the failure in ${ledger.file}: ${errorMessage(e)}`);
   }
   return { what: 'recorded', delivery };
 }

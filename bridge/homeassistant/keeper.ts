@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Config, Drive } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import { emptyRecord, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { MqttLink } from '../mqtt/link.js';
@@ -154,9 +155,7 @@ export class DiscoveryKeeper {
         try {
           record = this.ledger.drive(drive.name);
         } catch (e) {
-          this.deps.log.warn(
-            `home assistant: cannot read the ledger for ${drive.name}: ${(e as Error).message}`,
-          );
+          this.deps.log.warn(`home assistant: cannot read the ledger for ${drive.name}: ${errorMessage(e)}`);
         }
         const present = await this.present(drive);
         return this.link.publish(driveRecordMessage(this.deps.config, record, now, present));

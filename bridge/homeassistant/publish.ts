@@ -8,6 +8,7 @@
  * topics nobody describes any more are cleared too.
  */
 import type { Config } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import type { MqttLink, Outgoing } from '../mqtt/link.js';
 import { topicsFor } from '../mqtt/messages.js';
@@ -78,7 +79,7 @@ export async function publishDiscovery(
       savePublished(config.state_dir, plan.next);
     } catch (e) {
       // the removals are simply sent again next time
-      log.debug(`home assistant: cannot remember the published discovery: ${(e as Error).message}`);
+      log.debug(`home assistant: cannot remember the published discovery: ${errorMessage(e)}`);
     }
   }
   return delivered;

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
 import { type MqttConfig, readSecret } from '../config.js';
+import { errorMessage } from '../error-message.js';
 
 export interface ConnectionSettings {
   /** why the client is connecting, for the client id: the broker's log then says who it was */
@@ -58,7 +59,7 @@ export function clientOptions(cfg: MqttConfig, s: ConnectionSettings): IClientOp
 }
 
 function codeOf(e: unknown): string {
-  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return (e as NodeJS.ErrnoException).code ?? errorMessage(e);
 }
 
 /** Kinds of trouble, each logged once per connection (a broker down for an hour is one line, not 1,800). */

@@ -12,6 +12,7 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
 import { MAX_PAYLOAD_BYTES } from '../protocol.js';
 import { clientOptions, type FailureKind, failureKind, failureText } from './connection.js';
@@ -92,7 +93,7 @@ export class MqttLink {
         env: this.opts.env,
       });
     } catch (e) {
-      this.giveUp('config', (e as Error).message);
+      this.giveUp('config', errorMessage(e));
       return;
     }
     const client = connectGuarded(cfg.url, options, {
@@ -114,7 +115,7 @@ export class MqttLink {
         try {
           h(payload, packet.retain);
         } catch (e) {
-          this.opts.log.warn(`mqtt: handling a message on ${topic} failed: ${(e as Error).message}`);
+          this.opts.log.warn(`mqtt: handling a message on ${topic} failed: ${errorMessage(e)}`);
         }
       }
     });

@@ -13,6 +13,7 @@
 import type { Config } from '../config.js';
 import { type Mailer, type MailMessage, smtpMailer } from '../email/mailer.js';
 import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } from '../email/messages.js';
+import { errorMessage } from '../error-message.js';
 import type { LedgerReset, RunEnded, RunEvents } from '../events.js';
 import { type DriveRecord, type Ledger, markReported } from '../ledger.js';
 import type { Logger } from '../log.js';
@@ -90,7 +91,7 @@ export class EmailReporter {
       return 'not-wanted';
     } catch (e) {
       // building a mail must not break a run either
-      this.log.error(`email: could not report the run of drive "${outcome.drive}": ${(e as Error).message}`);
+      this.log.error(`email: could not report the run of drive "${outcome.drive}": ${errorMessage(e)}`);
       return 'failed';
     }
   }
@@ -123,7 +124,7 @@ export class EmailReporter {
         await markReported(this.ledger, outcome.drive, [outcome.runId, invocationId]);
       } catch (e) {
         this.log.error(
-          `email: could not record in the ledger that run ${outcome.runId} was reported: ${(e as Error).message}`,
+          `email: could not record in the ledger that run ${outcome.runId} was reported: ${errorMessage(e)}`,
         );
       }
     }
@@ -153,7 +154,7 @@ export class EmailReporter {
       return 'sent';
     } catch (e) {
       this.log.error(
-        `email: could not send "${message.subject}" via ${this.mailer.describe}: ${(e as Error).message}`,
+        `email: could not send "${message.subject}" via ${this.mailer.describe}: ${errorMessage(e)}`,
       );
       return 'failed';
     }

@@ -6,6 +6,7 @@
  * MqttLink): start() waits at most for one connection attempt, stop() a bounded time.
  */
 import type { Config, Drive } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents } from '../events.js';
 import { publishDiscovery } from '../homeassistant/publish.js';
 import { type DriveRecord, emptyRecord, Ledger } from '../ledger.js';
@@ -69,7 +70,7 @@ export class MqttReporter {
         try {
           this.send(statusMessage(this.deps.config, build()));
         } catch (e) {
-          this.deps.log.warn(`mqtt: status not published: ${(e as Error).message}`);
+          this.deps.log.warn(`mqtt: status not published: ${errorMessage(e)}`);
         }
       },
       // a clock given to the reporter (tests) paces progress too; otherwise a monotonic one
@@ -156,7 +157,7 @@ export class MqttReporter {
     try {
       return this.ledger.drive(name);
     } catch (e) {
-      this.deps.log.warn(`mqtt: cannot read the ledger for ${name}: ${(e as Error).message}`);
+      this.deps.log.warn(`mqtt: cannot read the ledger for ${name}: ${errorMessage(e)}`);
       return emptyRecord(name);
     }
   }
@@ -173,7 +174,7 @@ export class MqttReporter {
   }
 
   private prepare(p: Promise<unknown>): void {
-    const q = p.catch((e) => this.deps.log.warn(`mqtt: ${(e as Error).message}`));
+    const q = p.catch((e) => this.deps.log.warn(`mqtt: ${errorMessage(e)}`));
     this.preparing.add(q);
     void q.finally(() => this.preparing.delete(q));
   }

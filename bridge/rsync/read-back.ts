@@ -22,6 +22,7 @@
 import { closeSync, constants, fstatSync, openSync, read as readAsync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { errorMessage } from '../error-message.js';
 
 export interface ReadRange {
   /** relative to both roots */
@@ -92,7 +93,7 @@ const NO_DIRECT = Symbol('no O_DIRECT');
 type Verdict = string | null | typeof SOURCE_CHANGED | typeof NO_DIRECT;
 
 function errorCode(e: unknown): string {
-  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return (e as NodeJS.ErrnoException).code ?? errorMessage(e);
 }
 
 function isEinval(e: unknown): boolean {

@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import type { Config, Drive } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents, SyncProgress } from '../events.js';
 import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
@@ -95,7 +96,7 @@ async function runWithReporters(
 ): Promise<RunEnded> {
   const { log } = deps;
   const bus = new Bus<RunEvents>((event, e) =>
-    log.warn(`a reporter failed on ${String(event)}: ${(e as Error).message}`),
+    log.warn(`a reporter failed on ${String(event)}: ${errorMessage(e)}`),
   );
   const ledger = new Ledger(config.state_dir, { log });
   const runId = newRunId();
@@ -103,11 +104,11 @@ async function runWithReporters(
   const { reporters } = deps;
   for (const r of reporters) r.attach(bus);
   await Promise.all(
-    reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${(e as Error).message}`))),
+    reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${errorMessage(e)}`))),
   );
   // a ledger that cannot be used is moved aside and said now (log, mail), not found at the end
   const reset = await ledger.repair().catch((e) => {
-    log.error(`the ledger: ${(e as Error).message}`);
+    log.error(`the ledger: ${errorMessage(e)}`);
     return null;
   });
   if (reset) bus.emit('ledger:reset', reset);
@@ -149,7 +150,7 @@ async function runWithReporters(
     return outcome;
   } finally {
     await Promise.all(
-      reporters.map((r) => r.stop?.().catch((e) => log.warn(`reporter stop: ${(e as Error).message}`))),
+      reporters.map((r) => r.stop?.().catch((e) => log.warn(`reporter stop: ${errorMessage(e)}`))),
     );
     await bus.settle();
     process.off('SIGTERM', onSignal);
@@ -163,6 +164,6 @@ async function record(ledger: Ledger, outcome: RunEnded, log: Logger): Promise<v
   try {
     await ledger.recordRun(outcome);
   } catch (e) {
-    log.error(`could not record the run in ${ledger.file}: ${(e as Error).message}`);
+    log.error(`could not record the run in ${ledger.file}: ${errorMessage(e)}`);
   }
 }

@@ -3,6 +3,7 @@
  * first failure, walks the undos back, and tells the bus how the run ended.
  */
 import { randomUUID } from 'node:crypto';
+import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents } from '../events.js';
 import type { Result } from '../protocol.js';
 import { asDriveGone } from '../steps/gone.js';
@@ -16,11 +17,6 @@ export function newRunId(now = new Date()): string {
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
-}
-
-function reasonOf(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  return String(e);
 }
 
 /**
@@ -46,7 +42,11 @@ export async function runSteps(
       break;
     }
     if (ctx.signal.aborted) {
-      failed = { step, error: new StepError(`cancelled (${reasonOf(ctx.signal.reason)})`), started: false };
+      failed = {
+        step,
+        error: new StepError(`cancelled (${errorMessage(ctx.signal.reason)})`),
+        started: false,
+      };
       break;
     }
     const t0 = Date.now();
@@ -74,7 +74,7 @@ export async function runSteps(
 
   const undoErrors: string[] = [];
   if (failed) {
-    ctx.log.error(`${drive.name}: ${failed.step.name} failed: ${reasonOf(failed.error)}`);
+    ctx.log.error(`${drive.name}: ${failed.step.name} failed: ${errorMessage(failed.error)}`);
     // the failing step may have half-done its work, so it is undone too
     const toUndo = failed.started ? [...done, failed.step] : done;
     for (const step of toUndo.reverse()) {
@@ -82,7 +82,7 @@ export async function runSteps(
       try {
         await step.undo(ctx);
       } catch (e) {
-        const msg = `undo of ${step.name} failed: ${reasonOf(e)}`;
+        const msg = `undo of ${step.name} failed: ${errorMessage(e)}`;
         undoErrors.push(msg);
         ctx.log.error(`${drive.name}: ${msg}`);
       }
@@ -98,7 +98,7 @@ export async function runSteps(
     result,
     step: failed ? failed.step.name : null,
     message: failed
-      ? reasonOf(failed.error) + (undoErrors.length ? ` (and: ${undoErrors.join('; ')})` : '')
+      ? errorMessage(failed.error) + (undoErrors.length ? ` (and: ${undoErrors.join('; ')})` : '')
       : warnings.length
         ? `copied with ${warnings.length} warning(s): ${warnings[0]}`
         : 'copy complete; safe to remove',

@@ -7,6 +7,7 @@
  * device gives.
  */
 import { existsSync } from 'node:fs';
+import { errorMessage } from '../error-message.js';
 import { mountAt } from '../mounts.js';
 import { type RunContext, StepError } from './step.js';
 
@@ -34,7 +35,7 @@ export function errnoOf(error: unknown): string | null {
   for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && CODE.test(code)) return code;
-    const m = CODE.exec(e instanceof Error ? e.message : String(e));
+    const m = CODE.exec(errorMessage(e));
     if (m) return m[1] as string;
   }
   return null;

@@ -27,6 +27,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { errorMessage } from '../error-message.js';
 import { DRIVE_NAME, isoNow } from '../protocol.js';
 import { StepError } from './step.js';
 
@@ -246,7 +247,7 @@ export function checkEnrolled(root: string, stateDir: string, drive: string): vo
   } catch (e) {
     // the token in state_dir could not be read: the drive cannot be proved
     throw new StepError(
-      `not enrolled: ${(e as Error).message}; nothing was written. To enrol it again: offsite enrol ${drive} --force`,
+      `not enrolled: ${errorMessage(e)}; nothing was written. To enrol it again: offsite enrol ${drive} --force`,
       { cause: e },
     );
   }

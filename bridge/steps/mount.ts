@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import type { Drive } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import { run } from '../exec.js';
 import { mountAt } from '../mounts.js';
 import { checkEnrolled } from './marker.js';
@@ -33,12 +34,9 @@ async function mountReadOnlyFirst(ctx: RunContext, device: string): Promise<bool
     try {
       await mountWith(mountOptions(drive));
     } catch {
-      throw new StepError(
-        `could not mount ${device} on ${drive.mountPoint}: ${(readOnly as Error).message}`,
-        {
-          cause: readOnly,
-        },
-      );
+      throw new StepError(`could not mount ${device} on ${drive.mountPoint}: ${errorMessage(readOnly)}`, {
+        cause: readOnly,
+      });
     }
     ctx.log.info(`${drive.name}: ${device} is still mounted read-write elsewhere; mounted it as it is`);
     return false;
@@ -74,7 +72,7 @@ export const mount: Step = {
       await run('mount', ['-o', `remount,${mountOptions(drive)},rw`, '--', device, drive.mountPoint], {
         timeoutMs: 120_000,
       }).catch((e) => {
-        throw new StepError(`could not make ${drive.mountPoint} writable: ${(e as Error).message}`, {
+        throw new StepError(`could not make ${drive.mountPoint} writable: ${errorMessage(e)}`, {
           cause: e,
         });
       });

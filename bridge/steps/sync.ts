@@ -7,6 +7,7 @@
 import { readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Drive } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import type { SyncProgress } from '../events.js';
 import { acquireLock, describeBusy, type HeldLock } from '../lockfile.js';
 import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
@@ -62,7 +63,7 @@ function checkSource(source: string, target: string): string[] {
     if (!statSync(source).isDirectory()) throw new Error('not a directory');
     names = readdirSync(source);
   } catch (e) {
-    throw new StepError(`the source ${source} cannot be read: ${(e as Error).message}`, { cause: e });
+    throw new StepError(`the source ${source} cannot be read: ${errorMessage(e)}`, { cause: e });
   }
   // an empty source would replace a good copy with nothing: most likely the NAS volume is not mounted
   if (names.length === 0)
@@ -102,7 +103,7 @@ async function takeSourceLock(ctx: RunContext): Promise<HeldLock> {
   } catch (e) {
     if (ctx.signal.aborted) throw new StepError('cancelled while waiting for the source lock', { cause: e });
     // says which file and why (e.g. "no space left on <state_dir>/locks: ...")
-    throw new StepError((e as Error).message, { cause: e });
+    throw new StepError(errorMessage(e), { cause: e });
   }
 }
 

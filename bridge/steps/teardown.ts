@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Drive } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import { run } from '../exec.js';
 import { deviceByUuid, isMountOf, type MountEntry, mapperPath, mountAt } from '../mounts.js';
 import { cryptsetupUnit } from '../systemd.js';
@@ -65,7 +66,7 @@ export async function unmountDrive(
     try {
       await run('umount', ['--', mountPoint], { timeoutMs: 60_000 });
     } catch (e) {
-      lastError = (e as Error).message;
+      lastError = errorMessage(e);
       await sleep(500 * (i + 1));
     }
   }
@@ -89,13 +90,13 @@ export async function closeMapping(mapper: string): Promise<boolean> {
     // stop job that waited for that would wait for itself; the mapping is checked below instead
     await run('systemctl', ['stop', '--no-block', '--', cryptsetupUnit(mapper)], { timeoutMs: 30_000 });
   } catch (e) {
-    problems.push((e as Error).message);
+    problems.push(errorMessage(e));
   }
   if (!(await waitUntil(() => !existsSync(dev), 30_000))) {
     try {
       await run('cryptsetup', ['close', '--', mapper], { timeoutMs: 60_000 });
     } catch (e) {
-      problems.push((e as Error).message);
+      problems.push(errorMessage(e));
     }
   }
   if (existsSync(dev))

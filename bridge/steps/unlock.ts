@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { errorMessage } from '../error-message.js';
 import { run } from '../exec.js';
 import { mapperPath } from '../mounts.js';
 import { cryptsetupUnit } from '../systemd.js';
@@ -21,7 +22,7 @@ export const unlock: Step = {
     try {
       await run('systemctl', ['start', '--', unit], { timeoutMs: 120_000, signal: ctx.signal });
     } catch (e) {
-      throw new StepError(`could not unlock: ${(e as Error).message} (see journalctl -u '${unit}')`, {
+      throw new StepError(`could not unlock: ${errorMessage(e)} (see journalctl -u '${unit}')`, {
         cause: e,
       });
     }

@@ -12,6 +12,7 @@
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { budgetBytes } from '../config/budget.js';
+import { errorMessage } from '../error-message.js';
 import type { SyncProgress } from '../events.js';
 import { Ledger } from '../ledger.js';
 import { isoNow } from '../protocol.js';
@@ -107,9 +108,7 @@ export const verify: Step = {
     try {
       await ledger.recordScrub(drive.name, scrub);
     } catch (e) {
-      log.warn(
-        `${drive.name}: could not record the scrub's position in ${ledger.file}: ${(e as Error).message}`,
-      );
+      log.warn(`${drive.name}: could not record the scrub's position in ${ledger.file}: ${errorMessage(e)}`);
     }
     if (!read.direct)
       log.info(
@@ -160,7 +159,7 @@ export const verify: Step = {
         log.info(`${drive.name}: removed the previous copy ${p}`);
     } catch (e) {
       // the new copy is in place; the next run removes what is left
-      log.warn(`${drive.name}: could not remove the previous copy: ${(e as Error).message}`);
+      log.warn(`${drive.name}: could not remove the previous copy: ${errorMessage(e)}`);
     }
     endSession(ctx.facts);
     recordSpace(ctx.facts, target);

@@ -4,6 +4,7 @@
  * the HID transport is injectable so tests can record the exact bytes.
  */
 import { ConfigError } from '../../bridge/config.js';
+import { errorMessage } from '../../bridge/error-message.js';
 import type { Logger } from '../../bridge/log.js';
 import type { Clock, Timer } from '../clock.js';
 import type { Driver, DriverFactory, Rgb } from './driver.js';
@@ -123,7 +124,7 @@ class BlinkStick implements Driver {
     const every = this.#o.reopenMs ?? REOPEN_MS;
     if (!this.#missing)
       this.#o.log.warn(
-        `LED blinkstick: cannot reach the BlinkStick (${cause instanceof Error ? cause.message : String(cause)}); ` +
+        `LED blinkstick: cannot reach the BlinkStick (${errorMessage(cause)}); ` +
           `trying again every ${every / 1000} s (unplugged, or no access: see the udev rule in docs/led.md)`,
       );
     this.#missing = true;
@@ -152,7 +153,7 @@ export const blinkstick: DriverFactory = async (led, ctx) => {
     throw new ConfigError(
       ctx.file,
       'led.driver',
-      `the blinkstick driver needs node-hid 3, which could not be loaded (${e instanceof Error ? e.message : e}); install it or choose sysfs, console or none`,
+      `the blinkstick driver needs node-hid 3, which could not be loaded (${errorMessage(e)}); install it or choose sysfs, console or none`,
     );
   }
   return openBlinkStick({

@@ -7,6 +7,7 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../../bridge/config.js';
+import { errorMessage } from '../../bridge/error-message.js';
 import type { Driver, DriverFactory, Rgb } from './driver.js';
 
 export interface SysfsOptions {
@@ -94,6 +95,6 @@ export const sysfs: DriverFactory = async (led, ctx) => {
   try {
     return await openSysfsLed({ path: led.path!, brightness: led.brightness });
   } catch (e) {
-    throw new ConfigError(ctx.file, 'led.path', e instanceof Error ? e.message : String(e));
+    throw new ConfigError(ctx.file, 'led.path', errorMessage(e));
   }
 };

@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import type { Config, Drive } from '../../bridge/config.js';
+import { errorMessage } from '../../bridge/error-message.js';
 import { run } from '../../bridge/exec.js';
 import { describeBusy, tryLock } from '../../bridge/lockfile.js';
 import { deviceByUuid, deviceNumber, mapperPath, mountAt, mounts, probeType } from '../../bridge/mounts.js';
@@ -47,7 +48,7 @@ export function enrolAt(
     now = standing(root, config.state_dir, name);
   } catch (e) {
     // this NAS's token could not be read: only --force replaces it
-    if (!opts.force) throw new Refused([`${(e as Error).message}; --force enrols the drive again`]);
+    if (!opts.force) throw new Refused([`${errorMessage(e)}; --force enrols the drive again`]);
   }
   if (now?.is === 'enrolled') return 'already enrolled';
   if (now && !opts.force && !WITHOUT_FORCE.has(now.is))

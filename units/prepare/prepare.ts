@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, findDrive } from '../../bridge/config.js';
+import { errorMessage } from '../../bridge/error-message.js';
 import type { Logger } from '../../bridge/log.js';
 import { DRIVE_NAME } from '../../bridge/protocol.js';
 import { tokenFile } from '../../bridge/steps/marker.js';
@@ -198,6 +199,6 @@ export async function prepareDrive(opts: PrepareOptions): Promise<Prepared> {
     return prepared;
   } catch (e) {
     const so_far = done.length ? ` Done so far: ${done.join('; ')}.` : ' Nothing was changed.';
-    throw new Error(`prepare-drive ${name} failed: ${(e as Error).message}.${so_far}`, { cause: e });
+    throw new Error(`prepare-drive ${name} failed: ${errorMessage(e)}.${so_far}`, { cause: e });
   }
 }
