@@ -1,4 +1,4 @@
-import { type Drive, findDrive, loadConfig } from '../config.js';
+import { type Drive, loadConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { describeBusy, tryLock, whoHolds } from '../lockfile.js';
@@ -11,7 +11,7 @@ import {
   foreignMountMessage,
   unmountDrive,
 } from '../steps/teardown.js';
-import { type Command, UsageError } from './command.js';
+import { type Command, driveNamed, UsageError } from './command.js';
 
 export const cleanupCommand: Command = {
   name: 'cleanup',
@@ -43,8 +43,7 @@ Example:
     const [name] = ctx.positionals;
     if (!name) throw new UsageError('which drive? e.g. offsite cleanup alpha');
     const config = loadConfig(ctx.configFile);
-    const drive = findDrive(config, name);
-    if (!drive) throw new UsageError(`no drive named "${name}" in ${config.file}`);
+    const drive = driveNamed(config, name);
     if (drive.kind === 'directory') return EXIT.ok;
     const file = driveLockFile(config.state_dir, name);
     let taken: ReturnType<typeof tryLock>;

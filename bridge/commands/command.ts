@@ -3,10 +3,21 @@
  * bridge/commands/index.ts. Options are parsed with node:util's parseArgs.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { type Config, type Drive, findDrive } from '../config.js';
 import type { Logger } from '../log.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** The drive a command is asked about, or a usage error naming the drives the configuration has. */
+export function driveNamed(config: Config, name: string, hint = ''): Drive {
+  const drive = findDrive(config, name);
+  if (drive) return drive;
+  const known = config.drives.length
+    ? `drives: ${config.drives.map((d) => d.name).join(', ')}`
+    : 'it has no drive yet';
+  throw new UsageError(`no drive named "${name}" in ${config.file} (${known})${hint}`);
 }
 
 export interface CommandContext {

@@ -1,10 +1,10 @@
 import { enrolDrive } from '../../units/prepare/enrol.js';
 import { Refused } from '../../units/prepare/safety.js';
-import { findDrive, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { tokenFile } from '../steps/marker.js';
-import { type Command, UsageError } from './command.js';
+import { type Command, driveNamed, UsageError } from './command.js';
 
 export const enrolCommand: Command = {
   name: 'enrol',
@@ -54,11 +54,11 @@ Examples:
     if (!name) throw new UsageError('which drive? e.g. offsite enrol alpha');
     if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
     const config = loadConfig(ctx.configFile);
-    const drive = findDrive(config, name);
-    if (!drive)
-      throw new UsageError(
-        `no drive named "${name}" in ${config.file}: add it there first (or make a new disk with offsite prepare-drive)`,
-      );
+    const drive = driveNamed(
+      config,
+      name,
+      ': add it there first (or make a new disk with offsite prepare-drive)',
+    );
     try {
       const done = await enrolDrive(config, drive, { force: ctx.values.force === true });
       ctx.log.info(

@@ -19,7 +19,7 @@ import { decode, isoNow, type Status, statusSchema } from '../protocol.js';
 import { type Delivery, EmailReporter } from '../reporters/email.js';
 import { newRunId } from '../run/runner.js';
 import { failedAt } from '../words.js';
-import { type Command, UsageError } from './command.js';
+import { type Command, driveNamed, UsageError } from './command.js';
 
 /** What systemd (≥ 251) tells an OnFailure= unit about the unit that failed. */
 export interface MonitorInfo {
@@ -316,10 +316,7 @@ Example (what the unit runs):
     if (!name) throw new UsageError('which drive? e.g. offsite report-failure alpha');
     if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
     const config = loadConfig(ctx.configFile);
-    if (!findDrive(config, name))
-      throw new UsageError(
-        `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ')})`,
-      );
+    driveNamed(config, name);
     const m = monitorInfo(ctx.env);
     if (!Object.values(m).some(Boolean) && !ctx.values.manual)
       throw new UsageError(

@@ -1,4 +1,4 @@
-import { type Config, type Drive, findDrive, loadConfig } from '../config.js';
+import { type Config, type Drive, loadConfig } from '../config.js';
 import { Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { latestSuccess, statusMessage, topicsFor } from '../mqtt/messages.js';
@@ -7,7 +7,7 @@ import { decode, isoNow, statusSchema } from '../protocol.js';
 import { reportersFor } from '../reporters/index.js';
 import { DriveAbsentError, DriveBusyError, runDrive } from '../run/run-drive.js';
 import { stepsFor } from '../steps/index.js';
-import { type Command, UsageError } from './command.js';
+import { type Command, driveNamed, UsageError } from './command.js';
 
 /**
  * A drive that is not plugged in is not a failure: the status says `idle` and
@@ -81,11 +81,7 @@ Example:
     if (!name) throw new UsageError('which drive? e.g. offsite run alpha');
     if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
     const config = loadConfig(ctx.configFile);
-    const drive = findDrive(config, name);
-    if (!drive)
-      throw new UsageError(
-        `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ')})`,
-      );
+    const drive = driveNamed(config, name);
     try {
       const outcome = await runDrive(config, drive, {
         ...(await reportersFor(config, ctx.log, ctx.stdout)),
