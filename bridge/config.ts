@@ -292,7 +292,14 @@ export type EmailConfig = z.infer<typeof emailSchema>;
 
 /** Validate an already-parsed object (tests and the demo build configs in code). */
 export function parseConfig(raw: unknown, file = '(inline)'): Config {
-  const parsed = schema.safeParse(raw ?? {});
+  const data = raw ?? {};
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new ConfigError(
+      file,
+      '',
+      `the top level: a mapping of keys (source:, drives:, ...), not ${Array.isArray(data) ? 'a list' : `a ${typeof data}`}`,
+    );
+  const parsed = schema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     let expected = issue.message;
@@ -327,7 +334,14 @@ export function loadConfig(file: string): Config {
       `invalid YAML at line ${err.linePos?.[0].line ?? '?'}: ${err.message.split('\n')[0]}`,
     );
   }
-  return parseConfig(doc.toJS(), file);
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (e) {
+    // an alias without its anchor, or so many aliases that expanding them would exhaust memory
+    throw new ConfigError(file, '', `invalid YAML: ${(e as Error).message}`);
+  }
+  return parseConfig(raw, file);
 }
 
 /** `--config FILE`, else `$OFFSITE_CONFIG`, else /etc/offsite/config.yaml. */
