@@ -5,10 +5,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { fileURLToPath } from 'node:url';
+import { parseDocument, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { scrubBudget } from './config/budget.js';
-import { ConfigError, keyPath } from './config/errors.js';
+import { ConfigError, type Problem, problemsOf } from './config/errors.js';
 import { placeProblems } from './config/places.js';
 import {
   absolutePath,
@@ -30,14 +31,14 @@ import {
 } from './config/values.js';
 import { DEFAULT_BASE_TOPIC } from './protocol.js';
 
-export { ConfigError } from './config/errors.js';
+export { ConfigError, type Problem } from './config/errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/offsite/config.yaml';
 
 export function sanitizeNodeId(raw: string): string {
   const id = raw
     .toLowerCase()
-    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '');
   return id || 'nas';
 }
@@ -69,12 +70,12 @@ function driveKind(d: z.infer<typeof driveFields>, ctx: z.RefinementCtx): void {
     return;
   }
   if (d.luks_uuid && !d.key_file)
-    ctx.addIssue({ code: 'custom', path: ['key_file'], message: 'a key file path for a LUKS drive' });
+    ctx.addIssue({ code: 'custom', path: ['key_file'], message: 'required for a LUKS drive (luks_uuid)' });
   if ((d.luks_uuid || d.uuid) && !d.mount_point)
     ctx.addIssue({
       code: 'custom',
       path: ['mount_point'],
-      message: 'a mount point for a drive with a filesystem',
+      message: 'required for a drive with a filesystem (luks_uuid or uuid)',
     });
 }
 
@@ -300,17 +301,28 @@ export function parseConfig(raw: unknown, file = '(inline)'): Config {
       `the top level: a mapping of keys (source:, drives:, ...), not ${Array.isArray(data) ? 'a list' : `a ${typeof data}`}`,
     );
   const parsed = schema.safeParse(data);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    let expected = issue.message;
-    if (issue.code === 'invalid_type') expected = `expected ${issue.expected}`;
-    if (issue.code === 'unrecognized_keys')
-      expected = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-    const more =
-      parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problem(s))` : '';
-    throw new ConfigError(file, keyPath(issue.path), expected + more);
-  }
+  if (!parsed.success) throw new ConfigError(file, problemsOf(parsed.error.issues, data, schema));
   return { ...parsed.data, file };
+}
+
+/** The example configuration shipped with the package, if it is there. */
+export function exampleConfigPath(): string | null {
+  // bridge/config.ts in a checkout, dist/bridge/config.js in a build
+  for (const rel of ['../docs/config.example.yaml', '../../docs/config.example.yaml']) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  return null;
+}
+
+/** "Map keys must be unique at line 2, column 1:" is "line 2, column 1: Map keys must be unique". */
+function yamlProblem(err: YAMLError): Problem {
+  const first = err.message
+    .split('\n')[0]!
+    .replace(/\s+at line \d+, column \d+:?\s*$/, '')
+    .replace(/:$/, '');
+  const where = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+  return { keyPath: '', expected: `invalid YAML${where}: ${first}` };
 }
 
 export function loadConfig(file: string): Config {
@@ -319,21 +331,17 @@ export function loadConfig(file: string): Config {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    const example = exampleConfigPath() ?? 'docs/config.example.yaml in the offsite package';
     throw new ConfigError(
       file,
       '',
-      code === 'ENOENT' ? 'no such file (pass --config FILE or set OFFSITE_CONFIG)' : `cannot read: ${code}`,
+      code === 'ENOENT'
+        ? `no such file. Start from the example: cp ${example} ${file} (or pass --config FILE, or set OFFSITE_CONFIG)`
+        : `cannot read: ${code}`,
     );
   }
   const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length) {
-    const err = doc.errors[0]!;
-    throw new ConfigError(
-      file,
-      '',
-      `invalid YAML at line ${err.linePos?.[0].line ?? '?'}: ${err.message.split('\n')[0]}`,
-    );
-  }
+  if (doc.errors.length) throw new ConfigError(file, doc.errors.map(yamlProblem));
   let raw: unknown;
   try {
     raw = doc.toJS();

@@ -115,7 +115,7 @@ export async function main(
     });
   } catch (e) {
     if (e instanceof ConfigError) {
-      log.error(`configuration error: ${e.message}`);
+      for (const line of e.message.split('\n')) log.error(`configuration error: ${line}`);
       return EXIT.usage;
     }
     if (e instanceof UsageError) {

@@ -20,9 +20,13 @@ export const AVAILABILITY = { online: 'online', offline: 'offline' } as const;
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 export const isoTime = z.string().regex(ISO_WITH_OFFSET, 'an ISO-8601 time with an offset');
 
-/** Drive and node names travel inside topics, so they must never contain `/`, `+` or `#`. */
+/**
+ * Drive and node names travel inside topics, so they must never contain `/`, `+` or `#`.
+ * A node id has no `_`: Home Assistant ids turn its `-` into `_` (they allow no `-`), and
+ * `nas-1` and `nas_1` would be one device there.
+ */
 export const DRIVE_NAME = /^[a-z0-9_]+$/;
-export const NODE_ID = /^[a-z0-9_-]+$/;
+export const NODE_ID = /^[a-z0-9-]+$/;
 
 const text = z.string().max(4000);
 

@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     keeper = new DiscoveryKeeper({ config, log });
   } catch (e) {
     if (e instanceof ConfigError) {
-      log.error(e.message);
+      for (const line of e.message.split('\n')) log.error(`configuration error: ${line}`);
       return 2;
     }
     throw e;

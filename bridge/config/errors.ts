@@ -1,24 +1,118 @@
-/** What a configuration problem says: the file, the key path and what was expected. */
+/**
+ * What a configuration problem says: the file, the key path and what was
+ * expected, for every problem at once (one line each), a missing key called
+ * "required" and an unknown one given the key it was probably meant to be.
+ */
+import type { z } from 'zod';
+import { nearest } from '../nearest.js';
+import { keysAt } from './walk.js';
+
+export type KeyPath = ReadonlyArray<PropertyKey>;
+
+export interface Problem {
+  keyPath: string;
+  expected: string;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
   readonly file: string;
-  readonly keyPath: string;
-  readonly expected: string;
-  constructor(file: string, keyPath: string, expected: string) {
-    super(`${file}: ${keyPath ? `${keyPath}: ` : ''}${expected}`);
+  /** every problem found, in the order of the file */
+  readonly problems: readonly Problem[];
+  constructor(file: string, keyPath: string, expected: string);
+  constructor(file: string, problems: readonly Problem[]);
+  constructor(file: string, keyPathOrProblems: string | readonly Problem[], expected = '') {
+    const problems =
+      typeof keyPathOrProblems === 'string' ? [{ keyPath: keyPathOrProblems, expected }] : keyPathOrProblems;
+    super(problems.map((p) => `${file}: ${p.keyPath ? `${p.keyPath}: ` : ''}${p.expected}`).join('\n'));
     this.file = file;
-    this.keyPath = keyPath;
-    this.expected = expected;
+    this.problems = problems;
+  }
+  /** the first problem's key path */
+  get keyPath(): string {
+    return this.problems[0]?.keyPath ?? '';
+  }
+  /** the first problem's expectation */
+  get expected(): string {
+    return this.problems[0]?.expected ?? '';
   }
 }
-
-export type KeyPath = ReadonlyArray<PropertyKey>;
 
 /** ["drives", 1, "mount_point"] is "drives[1].mount_point". */
 export function keyPath(path: KeyPath): string {
   return path.reduce<string>(
     (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)),
     '',
+  );
+}
+
+function valueAt(raw: unknown, path: KeyPath): unknown {
+  let v = raw;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a text value',
+  number: 'a number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a section of keys',
+};
+
+/** zod's own wording ("Too small: expected number to be >=1"), in ours */
+function reword(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
+    case 'invalid_value':
+      return `one of ${issue.values.map(String).join(', ')}`;
+    case 'too_small':
+      if (!issue.message.startsWith('Too small')) return issue.message;
+      return issue.origin === 'array'
+        ? `at least ${issue.minimum} item(s)`
+        : issue.origin === 'string'
+          ? `at least ${issue.minimum} character(s)`
+          : `${issue.inclusive === false ? 'more than' : 'at least'} ${issue.minimum}`;
+    case 'too_big':
+      if (!issue.message.startsWith('Too big')) return issue.message;
+      return issue.origin === 'array'
+        ? `at most ${issue.maximum} item(s)`
+        : issue.origin === 'string'
+          ? `at most ${issue.maximum} character(s)`
+          : `${issue.inclusive === false ? 'less than' : 'at most'} ${issue.maximum}`;
+    case 'invalid_union': {
+      const each = issue.errors.map((branch) => (branch[0] ? reword(branch[0]) : '')).filter(Boolean);
+      return [...new Set(each)].join(', or ') || issue.message;
+    }
+    default:
+      return issue.message;
+  }
+}
+
+/** Every problem zod found in `raw`, worded for a person. */
+export function problemsOf(issues: readonly z.core.$ZodIssue[], raw: unknown, schema: z.ZodType): Problem[] {
+  const out: Problem[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const known = keysAt(schema, issue.path);
+      for (const key of issue.keys) {
+        const near = nearest(key, known);
+        out.push({
+          keyPath: keyPath([...issue.path, key]),
+          expected: near
+            ? `unknown key (did you mean ${near}?)`
+            : `unknown key (known here: ${known.join(', ')})`,
+        });
+      }
+    } else if (issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined)
+      out.push({ keyPath: keyPath(issue.path), expected: 'required' });
+    else out.push({ keyPath: keyPath(issue.path), expected: reword(issue) });
+  }
+  return out.filter(
+    (p, i) => out.findIndex((q) => q.keyPath === p.keyPath && q.expected === p.expected) === i,
   );
 }

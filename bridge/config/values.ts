@@ -65,7 +65,13 @@ export const driveName = z
   .max(64, 'a name of at most 64 characters')
   .regex(DRIVE_NAME, 'a name of lower-case letters, digits and _');
 
-export const nodeId = z.string().max(64).regex(NODE_ID, 'lower-case letters, digits, - and _');
+export const nodeId = z
+  .string()
+  .max(64)
+  .regex(
+    NODE_ID,
+    'lower-case letters, digits and - (no _: Home Assistant would take nas_1 and nas-1 for one device)',
+  );
 
 /** A device-mapper name: /dev/mapper/<name>, an argument of cryptsetup, a crypttab field. */
 export const mapperName = z

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import version from '../version.js';
 
-/** Entity ids allow only [a-z0-9_]; node ids may also hold `-`. */
+/** Entity ids allow only [a-z0-9_]; node ids hold `-` and never `_` (protocol.ts), so this keeps them apart. */
 export function nodeKey(nodeId: string): string {
   return nodeId.replace(/-/g, '_');
 }

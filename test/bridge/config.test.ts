@@ -74,16 +74,15 @@ drives:
     const e = errorOf(() => loadConfig(f));
     assert.equal(e.file, f);
     assert.equal(e.keyPath, 'drives[0].key_file');
-    assert.match(e.message, /key file/);
+    assert.match(e.message, /drives\[0\]\.key_file: required for a LUKS drive/);
   });
 
   it('rejects unknown keys, bad names and wrong types', () => {
-    assert.equal(
-      errorOf(() =>
-        parseConfig({ source: { path: '/s' }, drives: [{ name: 'a', directory: '/x', colour: 1 }] }),
-      ).expected,
-      'unknown key colour',
+    const colour = errorOf(() =>
+      parseConfig({ source: { path: '/s' }, drives: [{ name: 'a', directory: '/x', colour: 1 }] }),
     );
+    assert.equal(colour.keyPath, 'drives[0].colour');
+    assert.match(colour.expected, /^unknown key \(known here: name, luks_uuid, .*directory/);
     assert.equal(
       errorOf(() => parseConfig({ source: { path: '/s' }, drives: [{ name: 'Alpha', directory: '/x' }] }))
         .keyPath,
@@ -247,9 +246,50 @@ drives:
     }
   });
 
-  it('explains a missing file and broken YAML', () => {
-    assert.match(errorOf(() => loadConfig(join(dir, 'absent.yaml'))).message, /no such file/);
-    assert.match(errorOf(() => loadConfig(file('source: [unclosed\n'))).message, /invalid YAML at line/);
+  it('explains a missing file (and where the example is) and broken YAML, without a dangling colon', () => {
+    const absent = errorOf(() => loadConfig(join(dir, 'absent.yaml')));
+    const example = new URL('../docs/config.example.yaml', import.meta.url).pathname;
+    assert.match(absent.message, /no such file\. Start from the example: cp \S+ /);
+    assert.ok(absent.message.includes(`cp ${example} ${join(dir, 'absent.yaml')}`), absent.message);
+    assert.match(errorOf(() => loadConfig(file('source: [unclosed\n'))).message, /invalid YAML at line \d+/);
+    const twice = errorOf(() => loadConfig(file('source: {path: /srv}\nsource: {path: /x}\n')));
+    assert.equal(twice.expected, 'invalid YAML at line 2, column 1: Map keys must be unique');
+    for (const text of ['a: b: c\n', 'source: [unclosed\n', '- a\nb: c\n', 'a:\n\t- b\n'])
+      for (const p of errorOf(() => loadConfig(file(text))).problems)
+        assert.doesNotMatch(p.expected, /:$/, text);
+  });
+
+  it('reports every problem at once, each with its key: "required", and the key an unknown one was meant to be', () => {
+    const e = errorOf(() =>
+      parseConfig({
+        node_id: 'nas_1',
+        sorce: { path: '/srv' },
+        overdue_after_days: 'soon',
+        drives: [
+          { name: 'alpha', luks_uuid: UUID, mount_point: '/mnt/a', mount_opts: 'noatime' },
+          { name: 'bravo', directory: '/x', colour: 'red' },
+        ],
+        email: { to: ['me@example.org'] },
+        ledd: {},
+      }),
+    );
+    assert.deepEqual(
+      e.problems.map((p) => `${p.keyPath}: ${p.expected}`),
+      [
+        'node_id: lower-case letters, digits and - (no _: Home Assistant would take nas_1 and nas-1 for one device)',
+        'source: required',
+        'overdue_after_days: expected a number',
+        'drives[0].mount_opts: unknown key (did you mean mount_options?)',
+        'drives[0].key_file: required for a LUKS drive (luks_uuid)',
+        'drives[1].colour: unknown key (known here: name, luks_uuid, key_file, mapper, uuid, mount_point, directory, mount_options)',
+        'email.from: required',
+        'sorce: unknown key (did you mean source?)',
+        'ledd: unknown key (did you mean led?)',
+      ],
+    );
+    // one line each, the file first: what the journal shows
+    assert.equal(e.message.split('\n').length, e.problems.length);
+    assert.match(e.message.split('\n')[3]!, /^\(inline\): drives\[0\]\.mount_opts: unknown key/);
   });
 
   it('finds the file from --config, then $OFFSITE_CONFIG, then /etc', () => {
@@ -296,5 +336,28 @@ drives:
   it('sanitizes a hostname into a node id', () => {
     assert.equal(sanitizeNodeId('My.NAS box'), 'my-nas-box');
     assert.equal(sanitizeNodeId('...'), 'nas');
+    assert.equal(sanitizeNodeId('nas_1'), 'nas-1');
+  });
+
+  it('the command prints each problem on a line of its own and exits 2', async () => {
+    const f = file('sorce: {path: /srv}\noverdue_after_days: soon\n');
+    const r = await offsiteHere(['status', '--config', f]);
+    assert.equal(r.exitCode, 2);
+    assert.deepEqual(r.stderr.trim().split('\n'), [
+      `error: configuration error: ${f}: source: required`,
+      `error: configuration error: ${f}: overdue_after_days: expected a number`,
+      `error: configuration error: ${f}: sorce: unknown key (did you mean source?)`,
+    ]);
+  });
+
+  it('keeps node ids apart in Home Assistant: nas_1 is refused, nas-1 taken', () => {
+    assert.equal(parseConfig({ node_id: 'nas-1', source: { path: '/srv' } }).node_id, 'nas-1');
+    const e = errorOf(() => parseConfig({ node_id: 'nas_1', source: { path: '/srv' } }));
+    assert.equal(e.keyPath, 'node_id');
+    assert.match(e.expected, /no _: Home Assistant would take nas_1 and nas-1 for one device/);
+    assert.equal(
+      errorOf(() => parseConfig({ source: { path: '/srv' }, led: { nodes: ['nas_2'] } })).keyPath,
+      'led.nodes[0]',
+    );
   });
 });

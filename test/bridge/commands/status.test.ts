@@ -171,6 +171,6 @@ describe('offsite status', () => {
     );
     const r = cli(['status', '--config', file]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /overdue_after_days: expected number/);
+    assert.match(r.stderr, /overdue_after_days: expected a number/);
   });
 });
