@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import mqtt from 'mqtt';
 import nodemailer from 'nodemailer';
-import { type Config, readSecret } from '../bridge/config.js';
+import { type Config, describeKey, readSecret } from '../bridge/config.js';
 import { smtpTransportOptions } from '../bridge/email/mailer.js';
 import { errorMessage } from '../bridge/error-message.js';
 import { which } from '../bridge/exec.js';
@@ -41,6 +41,10 @@ export interface Check {
 }
 
 const ok = (what: string): Finding => ({ ok: true, what });
+/** What a key is for, as the schema describes it (no final full stop: it goes inside a sentence). */
+const about = (key: string) => describeKey(key)?.replace(/\.$/, '') ?? key;
+/** "source.path in /etc/offsite/config.yaml (What is copied: ...)" */
+const setting = (key: string, file: string) => `${key} in ${file} (${about(key)})`;
 const problem = (what: string, fix: string): Finding => ({ ok: false, what, fix });
 const warning = (what: string, fix: string): Finding => ({ ok: true, warning: true, what, fix });
 const rootFlag = (ctx: DoctorContext) => (ctx.root === '/' ? '' : ` --root ${ctx.root}`);
@@ -169,7 +173,7 @@ const source: Check = {
       accessSync(path, constants.R_OK | constants.X_OK);
       return [ok(`source ${path} is readable`)];
     } catch (e) {
-      return [problem(`source ${path}: ${errorMessage(e)}`, `check source.path in ${config.file}`)];
+      return [problem(`source ${path}: ${errorMessage(e)}`, `check ${setting('source.path', config.file)}`)];
     }
   },
 };
@@ -192,7 +196,7 @@ const broker: Check = {
       return [
         problem(
           `MQTT broker ${m.url} does not answer (${errorMessage(e)})`,
-          `systemctl status mosquitto, or fix mqtt.url / mqtt.username / mqtt.password_file in ${config.file}`,
+          `systemctl status mosquitto, or fix mqtt.url / mqtt.username / mqtt.password_file in ${config.file} (${about('mqtt.url')})`,
         ),
       ];
     }
@@ -215,7 +219,7 @@ const smtp: Check = {
           `SMTP server ${where} does not answer (${errorMessage(err)})`,
           /STARTTLS/.test(errorMessage(err))
             ? `use secure: true (port 465) or a server that offers STARTTLS; email.smtp.allow_plaintext_login: true would send the password in clear (docs/email.md)`
-            : `fix email.smtp in ${config.file}, or start the mail server`,
+            : `fix ${setting('email.smtp', config.file)}, or start the mail server`,
         ),
       ];
     } finally {
@@ -250,7 +254,7 @@ const led: Check = {
         return [
           problem(
             `LED ${file}: ${(e as NodeJS.ErrnoException).code}`,
-            `ls /sys/class/leds/ and fix led.path in ${config.file}`,
+            `ls /sys/class/leds/ and fix ${setting('led.path', config.file)}`,
           ),
         ];
       }

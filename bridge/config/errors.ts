@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { nearest } from '../nearest.js';
-import { keysAt } from './walk.js';
+import { describeKey, keysAt } from './walk.js';
 
 export type KeyPath = ReadonlyArray<PropertyKey>;
 
@@ -108,9 +108,10 @@ export function problemsOf(issues: readonly z.core.$ZodIssue[], raw: unknown, sc
             : `unknown key (known here: ${known.join(', ')})`,
         });
       }
-    } else if (issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined)
-      out.push({ keyPath: keyPath(issue.path), expected: 'required' });
-    else out.push({ keyPath: keyPath(issue.path), expected: reword(issue) });
+    } else if (issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined) {
+      const what = describeKey(schema, keyPath(issue.path));
+      out.push({ keyPath: keyPath(issue.path), expected: what ? `required: ${what}` : 'required' });
+    } else out.push({ keyPath: keyPath(issue.path), expected: reword(issue) });
   }
   return out.filter(
     (p, i) => out.findIndex((q) => q.keyPath === p.keyPath && q.expected === p.expected) === i,

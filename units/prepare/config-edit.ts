@@ -18,8 +18,11 @@ export function addDrive(text: string, entry: DriveEntry, file = 'config'): stri
   if (!isMap(doc.contents)) throw new ConfigError(file, '', 'expected a mapping at the top');
   const drives = doc.get('drives');
   if (drives === undefined || drives === null) doc.set('drives', doc.createNode([entry]));
-  else if (isSeq(drives)) drives.add(doc.createNode(entry));
-  else throw new ConfigError(file, 'drives', 'expected a list of drives');
+  else if (isSeq(drives)) {
+    // the example's `drives: []` becomes a list of one drive per entry, not one long [ {...} ]
+    drives.flow = false;
+    drives.add(doc.createNode(entry));
+  } else throw new ConfigError(file, 'drives', 'expected a list of drives');
   const out = doc.toString();
   parseConfig(parseDocument(out).toJS(), file);
   return out;
