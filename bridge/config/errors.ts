@@ -63,6 +63,12 @@ const TYPE_WORDS: Record<string, string> = {
   object: 'a section of keys',
 };
 
+function bound(origin: string, limit: number | bigint, side: 'least' | 'most', exclusive: boolean): string {
+  if (origin === 'array') return `at ${side} ${limit} item(s)`;
+  if (origin === 'string') return `at ${side} ${limit} character(s)`;
+  return exclusive ? `${side === 'least' ? 'more' : 'less'} than ${limit}` : `at ${side} ${limit}`;
+}
+
 /** zod's own wording ("Too small: expected number to be >=1"), in ours */
 function reword(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
@@ -71,19 +77,13 @@ function reword(issue: z.core.$ZodIssue): string {
     case 'invalid_value':
       return `one of ${issue.values.map(String).join(', ')}`;
     case 'too_small':
-      if (!issue.message.startsWith('Too small')) return issue.message;
-      return issue.origin === 'array'
-        ? `at least ${issue.minimum} item(s)`
-        : issue.origin === 'string'
-          ? `at least ${issue.minimum} character(s)`
-          : `${issue.inclusive === false ? 'more than' : 'at least'} ${issue.minimum}`;
+      return issue.message.startsWith('Too small')
+        ? bound(issue.origin, issue.minimum, 'least', issue.inclusive === false)
+        : issue.message;
     case 'too_big':
-      if (!issue.message.startsWith('Too big')) return issue.message;
-      return issue.origin === 'array'
-        ? `at most ${issue.maximum} item(s)`
-        : issue.origin === 'string'
-          ? `at most ${issue.maximum} character(s)`
-          : `${issue.inclusive === false ? 'less than' : 'at most'} ${issue.maximum}`;
+      return issue.message.startsWith('Too big')
+        ? bound(issue.origin, issue.maximum, 'most', issue.inclusive === false)
+        : issue.message;
     case 'invalid_union': {
       const each = issue.errors.map((branch) => (branch[0] ? reword(branch[0]) : '')).filter(Boolean);
       return [...new Set(each)].join(', or ') || issue.message;
