@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-const REPO = join(import.meta.dirname, '..');
+const REPO = join(import.meta.dirname, '..', '..');
 const PROGRAMS = ['cryptsetup', 'mount', 'umount', 'mkfs.ext4', 'blkid', 'sync', 'systemctl', 'rm'];
 
 function sources(dir: string): string[] {
