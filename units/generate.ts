@@ -15,6 +15,7 @@ import {
   SYSFS_LED_RULE_FILE,
   sysfsLedUdevRule,
 } from '../led-agent/udev.js';
+import { backupSandbox, failureSandbox, isLoopback } from './hardening.js';
 import { bridgeCli, type InstallPaths, ledCli } from './paths.js';
 import {
   commandLine,
@@ -143,6 +144,8 @@ export function backupTemplate(config: Config, p: InstallPaths): string {
         ['IOSchedulingPriority', '7'],
         ['SyslogIdentifier', 'offsite'],
         ...loadCredentials(credentials(config)),
+        // root, but no more of it than mounting, unlocking and copying take (units/hardening.ts)
+        ...backupSandbox(config),
       ],
     },
   ]);
@@ -163,6 +166,7 @@ export function failureTemplate(config: Config, p: InstallPaths): string {
         ['TimeoutStartSec', '5min'],
         ['SyslogIdentifier', 'offsite'],
         ...loadCredentials(credentials(config)),
+        ...failureSandbox(config),
       ],
     },
   ]);
@@ -225,9 +229,7 @@ export const LED_MEMORY_MAX = '160M';
 export function ledService(config: Config, p: InstallPaths): string {
   const led = config.led;
   const sysfs = led.driver === 'sysfs' && led.path ? led.path : null;
-  const loopbackBroker = /^[a-z]+:\/\/(127\.[\d.]+|localhost|\[::1\])(:\d+)?(\/|$)/.test(
-    config.mqtt?.url ?? '',
-  );
+  const loopbackBroker = isLoopback(config.mqtt?.url ?? '');
   return renderUnit([
     {
       name: 'Unit',
