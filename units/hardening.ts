@@ -94,9 +94,8 @@ export function backupSandbox(config: Config): Entry[] {
 /**
  * `report-failure` mounts nothing, so it gets the file-system sandbox too:
  * the system read-only but for state_dir (the ledger), no capabilities (root
- * owns every file it reads or writes). It still sees the block devices
- * (blkid tells whether the drive is plugged in) and every process (the
- * ledger's lock asks whether its holder is alive).
+ * owns every file it reads or writes). It still sees the block devices:
+ * blkid tells whether the drive is plugged in.
  */
 export function failureSandbox(config: Config): Entry[] {
   return [

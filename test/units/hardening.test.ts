@@ -155,7 +155,8 @@ describe('the failure unit mounts nothing, so it gets the file-system sandbox as
       SystemCallErrorNumber: ['EPERM'],
     };
     for (const [key, values] of Object.entries(expected)) assert.deepEqual(unit.get(key), values, key);
-    // blkid must see the drive (PrivateDevices= would hide it); the ledger's lock must see the run alive
+    // blkid must see the drive (PrivateDevices= would hide it); ProtectProc= and ProcSubset= do nothing for
+    // root and hide /proc/partitions from blkid
     for (const key of ['PrivateDevices', 'ProtectProc', 'ProcSubset', 'MemoryDenyWriteExecute'])
       assert.equal(unit.has(key), false, `${key}= is in offsite-failure@.service`);
   });
