@@ -181,6 +181,8 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
     timing(`prepare-drive ${name} (${sizeMb} MiB)`, started);
     assert.match(out, new RegExp(`Drive ${name} is ready`));
     await vm.unplug(name);
+    // every stick gets the same by-id name (same port): the next one must not find this one's link
+    await vm.waitFor(`test ! -e '${dev}'`, { timeoutMs: 60_000 });
     return { name, image, uuid: await luksUuid(image) };
   }
 
