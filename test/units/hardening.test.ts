@@ -131,12 +131,12 @@ describe('the backup unit is root, and no more than mounting, unlocking and copy
 
 describe('the failure unit mounts nothing, so it gets the file-system sandbox as well', () => {
   it('keeps the chosen directives; state_dir is its only writable place and may be missing', () => {
-    const unit = service(failureTemplate(config({ state_dir: '/srv/offsite state' }), paths));
+    const unit = service(failureTemplate(config({ state_dir: '/srv/offsite-state' }), paths));
     const expected: Record<string, string[]> = {
       CapabilityBoundingSet: [''],
       NoNewPrivileges: ['yes'],
       ProtectSystem: ['strict'],
-      ReadWritePaths: ['"-/srv/offsite state"'],
+      ReadWritePaths: ['-/srv/offsite-state'],
       ProtectHome: ['read-only'],
       PrivateTmp: ['yes'],
       PrivateMounts: ['yes'],
