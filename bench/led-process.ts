@@ -43,6 +43,8 @@ export interface AgentProcess {
   peak(): number;
   /** start the peak afresh from the present resident set */
   resetPeak(): void;
+  /** what it has printed so far */
+  output(): string;
   /** SIGTERM; its exit code and what it printed */
   stop(): Promise<{ code: number | null; stdout: string }>;
 }
@@ -93,6 +95,7 @@ led: { driver: sysfs, path: '${led}', brightness: 10 }
     rss: () => procStatus(pid, 'VmRSS'),
     peak: () => procStatus(pid, 'VmHWM'),
     // "5" resets the peak RSS (proc(5), clear_refs); needs the same user as the process, or root
+    output: () => stdout,
     resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, '5'),
     async stop() {
       child.kill('SIGTERM');
@@ -117,7 +120,10 @@ export async function caughtUp(publisher: MqttClient, agent: AgentProcess, base:
   ] as const) {
     await publisher.publishAsync(t.status, status(state), { qos: 1 });
     for (let i = 0; ledFile(agent.led, 'multi_intensity') !== rgb; i++) {
-      if (i > 12_000) throw new Error(`the agent did not show ${state} within 120 s`);
+      if (i > 12_000)
+        throw new Error(
+          `the agent did not show ${state} within 120 s; it said:\n${agent.output().split('\n').slice(-10).join('\n')}`,
+        );
       await sleep(10);
     }
   }

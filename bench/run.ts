@@ -14,6 +14,7 @@ const BENCHES = [
   'led-latency',
   'led-memory',
   'led-flood',
+  'led-imports',
 ];
 
 const only = process.argv.slice(2);

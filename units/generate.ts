@@ -246,7 +246,7 @@ export function ledService(config: Config, p: InstallPaths): string {
         ['Type', 'exec'],
         ['Environment', environment('OFFSITE_CONFIG', p.config)],
         // a process that handles a few messages a second needs no optimizing compiler and a
-        // small young generation: ~62 MiB resident instead of ~90 (docs/benchmarks.md, LED agent)
+        // small young generation: ~55 MiB resident instead of ~75 (docs/benchmarks.md, LED agent)
         ['ExecStart', commandLine([p.node, ...LED_NODE_FLAGS, ledCli(p)])],
         ['Restart', 'on-failure'],
         ['RestartSec', '5s'],

@@ -10,7 +10,7 @@
  * connection attempts, not the whole flush time: a stopped broker costs a run
  * at most that, plus the first attempt's wait at start (docs/mqtt.md).
  */
-import type { IClientOptions, MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import type { Logger } from '../log.js';
@@ -84,22 +84,23 @@ export class MqttLink {
     const cfg = this.opts.config;
     if (!cfg?.enabled || this.client || this.stopped) return;
     const connectTimeoutMs = this.opts.connectTimeoutMs ?? 3000;
-    let options: IClientOptions;
+    let client: MqttClient;
     try {
-      options = clientOptions(cfg, {
+      const options = clientOptions(cfg, {
         role: this.opts.role,
         connectTimeoutMs,
         reconnectMs: this.opts.reconnectMs ?? 2000,
         env: this.opts.env,
       });
+      client = connectGuarded(cfg.url, options, {
+        maxPayloadBytes: MAX_PAYLOAD_BYTES,
+        onDropped: (packet) => this.onDropped(packet),
+      });
     } catch (e) {
+      // an unreadable password or CA file, or a URL that does not parse
       this.giveUp('config', errorMessage(e));
       return;
     }
-    const client = connectGuarded(cfg.url, options, {
-      maxPayloadBytes: MAX_PAYLOAD_BYTES,
-      onDropped: (packet) => this.onDropped(packet),
-    });
     this.client = client;
     this.attempting = true;
     client.on('reconnect', () => {

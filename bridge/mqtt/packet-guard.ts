@@ -1,13 +1,15 @@
 /**
  * A size limit on what the broker sends, applied to the bytes on the wire
  * before mqtt.js sees them. mqtt.js (MQTT 3.1.1) buffers a whole packet before
- * parsing it, whatever its size, and offers no limit: one 50 MB message made
- * the LED agent peak at 183 MB. Any client of the broker can publish, so a
+ * parsing it, whatever its size, and offers no limit: one 50 MB message took
+ * the LED agent from 62 to 163 MiB, and there it stayed. Any client of the
+ * broker can publish, so a
  * PUBLISH whose payload is over the limit is read past and dropped here,
  * never held in memory; at QoS 1 or 2 it is acknowledged, so that the broker
  * does not keep it in flight and stop sending. Every other packet, and every
  * PUBLISH within the limit, passes through unchanged.
  */
+import { createConnection } from 'node:net';
 import { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
@@ -26,10 +28,25 @@ const PUBLISH = 3;
 
 /**
  * mqtt.connect(), with the guard between the connection and mqtt.js, on the
- * first connection and every reconnection. mqtt.js has no option for this:
- * its stream builder is swapped before it first connects.
+ * first connection and every reconnection. A plain TCP broker (mqtt://, the
+ * usual local one) gets its socket made here: mqtt.connect() would load its
+ * stream builders for TLS, WebSocket and SOCKS too, 2.5 MiB resident that the
+ * LED agent keeps for good (docs/benchmarks.md). Any other URL goes through
+ * mqtt.connect(), whose stream builder is swapped before it first connects
+ * (mqtt.js has no option for this).
  */
 export function connectGuarded(url: string, options: IClientOptions, guard: GuardOptions): MqttClient {
+  const u = new URL(url);
+  if (u.protocol === 'mqtt:' || u.protocol === 'tcp:') {
+    const port = Number(u.port || 1883);
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
+    const client = new mqtt.MqttClient(() => new PacketGuard(createConnection({ port, host }), guard), {
+      ...options,
+    });
+    // as mqtt.connect() does: errors are for the listeners the caller adds, never an uncaught exception
+    client.on('error', () => {});
+    return client;
+  }
   const client = mqtt.connect(url, { ...options, manualConnect: true });
   const internal = client as unknown as { streamBuilder: (c: MqttClient) => Duplex };
   const build = internal.streamBuilder;
@@ -88,7 +105,7 @@ export class PacketGuard extends Duplex {
     this.#guard = guard;
     socket.on('data', (chunk: Buffer) => {
       const passed = this.#filter(chunk);
-      if (passed.length > 0 && !this.push(Buffer.concat(passed))) socket.pause();
+      if (passed && !this.push(passed)) socket.pause();
     });
     socket.on('end', () => this.push(null));
     socket.on('error', (e) => this.destroy(e));
@@ -114,16 +131,23 @@ export class PacketGuard extends Duplex {
     done(e);
   }
 
-  /** The parts of chunk that go on to mqtt.js. */
-  #filter(chunk: Buffer): Buffer[] {
-    const out: Buffer[] = [];
+  /**
+   * What of chunk goes on to mqtt.js: the chunk itself when all of it passes
+   * (the usual case: no copy), else the parts that pass, or null.
+   */
+  #filter(chunk: Buffer): Buffer | null {
+    const out = new Passed(chunk);
     let i = 0;
+    // where the fixed header being read began in this chunk; -1: in an earlier one
+    let headerAt = this.#header.length > 0 ? -1 : 0;
     while (i < chunk.length) {
       if (this.#mode === 'header') {
+        if (this.#header.length === 0) headerAt = i;
         const state = this.#readHeader(chunk[i++]!);
         if (state === 'malformed') return this.#fail('a malformed packet header');
         if (state === 'pass') {
-          out.push(Buffer.from(this.#header));
+          if (headerAt >= 0) out.keep(headerAt, i);
+          else out.add(Buffer.from(this.#header));
           this.#header = [];
         }
         continue;
@@ -143,15 +167,16 @@ export class PacketGuard extends Duplex {
             return this.#fail('a PUBLISH whose topic is longer than the packet');
           if (this.#headBytes < this.#headNeeded) continue;
         }
-        out.push(...this.#decide());
+        const passed = this.#decide();
+        if (passed) out.add(passed);
         continue;
       }
-      if (this.#mode === 'pass') out.push(chunk.subarray(i, i + n));
+      if (this.#mode === 'pass') out.keep(i, i + n);
       i += n;
       this.#remaining -= n;
       if (this.#remaining === 0) this.#mode = 'header';
     }
-    return out;
+    return out.result();
   }
 
   /** One more byte of a fixed header; once it is whole, the packet is passed on or inspected. */
@@ -178,8 +203,8 @@ export class PacketGuard extends Duplex {
     return (this.#header[0]! >> 1) & 3;
   }
 
-  /** The variable header of a large PUBLISH is in: pass the packet on, or drop its payload unread. */
-  #decide(): Buffer[] {
+  /** The variable header of a large PUBLISH is in: pass the packet on (its bytes so far), or drop its payload unread. */
+  #decide(): Buffer | null {
     const header = Buffer.from(this.#header);
     const head = Buffer.concat(this.#head);
     const qos = this.#qos();
@@ -188,7 +213,7 @@ export class PacketGuard extends Duplex {
     if (this.#remaining <= this.#guard.maxPayloadBytes) {
       // a long topic and a small payload: not this guard's business
       this.#mode = this.#remaining > 0 ? 'pass' : 'header';
-      return [header, head];
+      return Buffer.concat([header, head]);
     }
     this.#mode = 'skip';
     const topicLength = head.readUInt16BE(0);
@@ -202,11 +227,54 @@ export class PacketGuard extends Duplex {
       topic: head.subarray(2, 2 + topicLength).toString('utf8'),
       bytes: this.#remaining,
     });
-    return [];
+    return null;
   }
 
-  #fail(why: string): Buffer[] {
+  #fail(why: string): null {
     this.destroy(new Error(`the broker sent ${why}`));
-    return [];
+    return null;
+  }
+}
+
+/** The bytes of one chunk that pass, gathered as ranges so that a chunk passing whole is not copied. */
+class Passed {
+  readonly #chunk: Buffer;
+  readonly #parts: Buffer[] = [];
+  #from = 0;
+  #to = 0;
+
+  constructor(chunk: Buffer) {
+    this.#chunk = chunk;
+  }
+
+  /** chunk[from, to) passes */
+  keep(from: number, to: number): void {
+    if (from === this.#to) {
+      this.#to = to;
+      return;
+    }
+    this.#flush();
+    this.#from = from;
+    this.#to = to;
+  }
+
+  /** bytes held from earlier chunks pass, before what follows */
+  add(bytes: Buffer): void {
+    this.#flush();
+    this.#parts.push(bytes);
+    // what is kept next starts a range of its own, after these bytes
+    this.#from = -1;
+    this.#to = -1;
+  }
+
+  result(): Buffer | null {
+    if (this.#parts.length === 0 && this.#from === 0 && this.#to === this.#chunk.length) return this.#chunk;
+    this.#flush();
+    return this.#parts.length > 0 ? Buffer.concat(this.#parts) : null;
+  }
+
+  #flush(): void {
+    if (this.#to > this.#from) this.#parts.push(this.#chunk.subarray(this.#from, this.#to));
+    this.#from = this.#to;
   }
 }

@@ -32,10 +32,18 @@ async function listening(port: number): Promise<boolean> {
   });
 }
 
-/** mosquitto on 127.0.0.1:`port`; with `users`, anonymous clients are refused. */
-export async function spawnMosquitto(port: number, users?: Record<string, string>): Promise<Mosquitto> {
+/**
+ * mosquitto on 127.0.0.1:`port`; with `users`, anonymous clients are refused;
+ * with `tls` (PEM files mosquitto can read), it speaks only TLS (mqtts://).
+ */
+export async function spawnMosquitto(
+  port: number,
+  users?: Record<string, string>,
+  tls?: { cert: string; key: string },
+): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-mosq-'));
   let conf = `listener ${port} 127.0.0.1\npersistence false\nlog_dest none\n`;
+  if (tls) conf += `certfile ${tls.cert}\nkeyfile ${tls.key}\n`;
   if (users) {
     const file = join(dir, 'passwd');
     writeFileSync(file, '');
@@ -53,7 +61,7 @@ export async function spawnMosquitto(port: number, users?: Record<string, string
     await new Promise((r) => setTimeout(r, 25));
   }
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     stop: async () => {
       if (child.exitCode === null) {

@@ -3,10 +3,19 @@
  * by byte: what reaches mqtt.js, what the guard answers, and what it refuses.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { parseConfig } from '../../../bridge/config.js';
+import { MqttLink } from '../../../bridge/mqtt/link.js';
 import { type DroppedPacket, PacketGuard } from '../../../bridge/mqtt/packet-guard.js';
+import { freePort } from '../../helpers/broker.js';
+import { memoryLog, spawnMosquitto } from './helpers.js';
 
 /** A fixed header with the MQTT remaining-length encoding. */
 function header(first: number, length: number): number[] {
@@ -96,12 +105,14 @@ describe('the packet guard between the broker and mqtt.js', () => {
   });
 
   it('drops a PUBLISH over the limit unread, says which, and the next packet still arrives', async () => {
-    const g = await guarded(64);
-    const big = publish('offsite/nas/status', Buffer.alloc(10_000, 0x7b));
-    const after = publish('offsite/nas/status', Buffer.from('{"ok":1}'));
-    const { passed } = await g.sendAndEnd(Buffer.concat([CONNACK, big, after, PINGRESP]), true);
-    assert.deepEqual(passed, Buffer.concat([CONNACK, after, PINGRESP]));
-    assert.deepEqual(g.dropped, [{ topic: 'offsite/nas/status', bytes: 10_000 }]);
+    for (const byteByByte of [false, true]) {
+      const g = await guarded(64);
+      const big = publish('offsite/nas/status', Buffer.alloc(10_000, 0x7b));
+      const after = publish('offsite/nas/status', Buffer.from('{"ok":1}'));
+      const { passed } = await g.sendAndEnd(Buffer.concat([CONNACK, big, after, PINGRESP]), byteByByte);
+      assert.deepEqual(passed, Buffer.concat([CONNACK, after, PINGRESP]));
+      assert.deepEqual(g.dropped, [{ topic: 'offsite/nas/status', bytes: 10_000 }]);
+    }
   });
 
   it('acknowledges a dropped QoS 1 message (PUBACK) and a QoS 2 one (PUBREC), so the broker sends on', async () => {
@@ -148,6 +159,56 @@ describe('the packet guard between the broker and mqtt.js', () => {
       const [e] = (await failed) as [Error];
       assert.match(e.message, /^the broker sent a/);
       g.close();
+    }
+  });
+
+  it('is in place over TLS too (mqtts://, where mqtt.js builds the connection): MqttLink drops a 1 MB payload', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offsite-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost'],
+        ...['-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+      ],
+      { stdio: 'ignore' },
+    );
+    // mosquitto started as root reads its files as the `mosquitto` user
+    chmodSync(dir, 0o755);
+    chmodSync(key, 0o644);
+    const broker = await spawnMosquitto(await freePort(), undefined, { cert, key });
+    const config = parseConfig({
+      source: { path: '/srv' },
+      mqtt: { url: broker.url, ca_file: cert },
+    }).mqtt;
+    const log = memoryLog();
+    const link = new MqttLink({ config, log, role: 'test' });
+    const got: string[] = [];
+    for (const topic of ['guard/tls/big', 'guard/tls/small'])
+      link.subscribe(topic, (payload) => got.push(`${topic}: ${payload.toString().trim()}`));
+    const publisher = await mqtt.connectAsync(broker.url, { ca: readFileSync(cert), reconnectPeriod: 0 });
+    try {
+      // retained, so they reach the link whenever its subscriptions are made
+      await publisher.publishAsync('guard/tls/big', Buffer.alloc(1024 * 1024, 0x20), {
+        qos: 1,
+        retain: true,
+      });
+      await publisher.publishAsync('guard/tls/small', 'small', { qos: 1, retain: true });
+      link.start();
+      const dropped = 'dropped a payload of 1048576 bytes on "guard/tls/big" unread';
+      for (let i = 0; got.length === 0 || log.count(dropped) === 0; i++) {
+        assert.ok(i < 1000, `within 10 s; log: ${log.lines.join(' | ')}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(link.connected, 'connected over TLS');
+      assert.deepEqual(got, ['guard/tls/small: small']);
+      assert.equal(log.count(dropped), 1);
+    } finally {
+      await publisher.endAsync(true);
+      await link.stop(1000);
+      await broker.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
