@@ -28,8 +28,8 @@ import {
   reservedNames,
   tidy,
 } from '../rsync/snapshots.js';
-import { Throttle } from '../rsync/throttle.js';
 import { wouldChange } from '../rsync/would-change.js';
+import { Throttle } from '../throttle.js';
 import { endSession, startSession } from './copy-session.js';
 import { DriveGoneError, driveGone } from './gone.js';
 import { MARKER_FILE } from './marker.js';
@@ -145,7 +145,7 @@ export const sync: Step = {
       unchanged: false,
     };
     startSession(ctx.facts, session);
-    const throttle = new Throttle<SyncProgress>((p) => ctx.progress(p));
+    const throttle = new Throttle<SyncProgress>(500, (p) => ctx.progress(p));
 
     // An unchanged source would still cost a whole new tree of hard links (and
     // the removal of the old one): ask rsync first. Only against a snapshot of

@@ -30,7 +30,7 @@ import {
   switchCurrent,
   syncFilesystem,
 } from '../rsync/snapshots.js';
-import { Throttle } from '../rsync/throttle.js';
+import { Throttle } from '../throttle.js';
 import { endSession, sessionOf } from './copy-session.js';
 import { type RunContext, type RunFacts, type Step, StepError } from './step.js';
 
@@ -173,7 +173,7 @@ export const verify: Step = {
  * second (a short read-back says nothing), and `done()` reports the end.
  */
 function progressOf(ctx: RunContext, total: number): { onBytes(bytes: number): void; done(): void } {
-  const throttle = new Throttle<SyncProgress>((p) => ctx.progress(p));
+  const throttle = new Throttle<SyncProgress>(500, (p) => ctx.progress(p));
   const t0 = performance.now();
   let last: SyncProgress | null = null;
   return {

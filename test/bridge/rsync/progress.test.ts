@@ -8,7 +8,7 @@ import { classifyExit, exitMeaning } from '../../../bridge/rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../../../bridge/rsync/file-list.js';
 import { LineSplitter, parseProgressLine, toCheck } from '../../../bridge/rsync/progress.js';
 import { runRsync } from '../../../bridge/rsync/run-rsync.js';
-import { Throttle } from '../../../bridge/rsync/throttle.js';
+import { Throttle } from '../../../bridge/throttle.js';
 import { tempDir } from '../../helpers/trees.js';
 
 const dirs: string[] = [];
@@ -96,8 +96,8 @@ describe('the progress throttle', () => {
     let now = 0;
     const sent: number[] = [];
     const t = new Throttle<number>(
-      (v) => sent.push(v),
       500,
+      (v) => sent.push(v),
       () => now,
     );
     for (let i = 0; i < 100; i++) {
