@@ -7,14 +7,13 @@
  * its plug comes and goes while no backup runs. Any broker client can send a
  * birth message: a burst of them is answered by one republish, not one each.
  */
-import { existsSync } from 'node:fs';
 import type { Config, Drive } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { emptyRecord, Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { MqttLink } from '../mqtt/link.js';
 import { driveRecordMessage, topicsFor } from '../mqtt/messages.js';
-import { isPresent } from '../presence.js';
+import { presence } from '../presence.js';
 import { AVAILABILITY, decode, driveSchema, homeAssistantStatusTopic } from '../protocol.js';
 import { publishDiscovery } from './publish.js';
 
@@ -171,8 +170,6 @@ export class DiscoveryKeeper {
    */
   private async present(drive: Drive): Promise<boolean> {
     if (this.deps.present) return this.deps.present(drive);
-    if (drive.kind !== 'directory' && !existsSync(this.deps.byUuidDir ?? '/dev/disk/by-uuid'))
-      return this.lastPresent.get(drive.name) ?? false;
-    return isPresent(drive);
+    return (await presence(drive, this.deps.byUuidDir)) ?? this.lastPresent.get(drive.name) ?? false;
   }
 }
