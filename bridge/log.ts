@@ -58,6 +58,18 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   };
 }
 
+/** The lines of one part of the program, named: childLogger(log, 'mqtt').warn('x') says "mqtt: x". */
+export function childLogger(log: Logger, name: string): Logger {
+  const named = (write: (msg: string) => void) => (msg: string) => write(`${name}: ${msg}`);
+  return {
+    error: named((m) => log.error(m)),
+    warn: named((m) => log.warn(m)),
+    info: named((m) => log.info(m)),
+    debug: named((m) => log.debug(m)),
+    tail: (n) => log.tail(n),
+  };
+}
+
 /** A logger that records and prints nothing (tests, library use). */
 export function silentLogger(): Logger {
   return createLogger({ write: () => {} });

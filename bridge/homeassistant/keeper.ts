@@ -10,7 +10,7 @@
 import type { Config, Drive } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { emptyRecord, Ledger } from '../ledger.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { MqttLink } from '../mqtt/link.js';
 import { driveRecordMessage, topicsFor } from '../mqtt/messages.js';
 import { presence } from '../presence.js';
@@ -45,6 +45,8 @@ export interface DiscoveryKeeperDeps {
 
 export class DiscoveryKeeper {
   private readonly deps: DiscoveryKeeperDeps;
+  /** every line says "home assistant: " first */
+  private readonly log: Logger;
   private readonly link: MqttLink;
   private readonly ledger: Pick<Ledger, 'drive'>;
   private timers = new Set<NodeJS.Timeout>();
@@ -57,6 +59,7 @@ export class DiscoveryKeeper {
 
   constructor(deps: DiscoveryKeeperDeps) {
     this.deps = deps;
+    this.log = childLogger(deps.log, 'home assistant');
     this.link =
       deps.link ??
       new MqttLink({ config: deps.config.mqtt, log: deps.log, role: 'discovery', env: deps.env });
@@ -120,7 +123,7 @@ export class DiscoveryKeeper {
     const now = Date.now();
     if (!this.burst) {
       this.burst = { first: now, births: 0, timer: undefined };
-      this.deps.log.info('home assistant: came online; publishing discovery and drive states again');
+      this.log.info('came online; publishing discovery and drive states again');
     }
     const burst = this.burst;
     burst.births += 1;
@@ -130,8 +133,7 @@ export class DiscoveryKeeper {
     burst.timer = setTimeout(
       () => {
         this.burst = null;
-        if (burst.births > 1)
-          this.deps.log.info(`home assistant: ${burst.births} birth messages answered by one republish`);
+        if (burst.births > 1) this.log.info(`${burst.births} birth messages answered by one republish`);
         void this.republish();
       },
       Math.max(0, Math.min(quiet, latest)),
@@ -154,7 +156,7 @@ export class DiscoveryKeeper {
         try {
           record = this.ledger.drive(drive.name);
         } catch (e) {
-          this.deps.log.warn(`home assistant: cannot read the ledger for ${drive.name}: ${errorMessage(e)}`);
+          this.log.warn(`cannot read the ledger for ${drive.name}: ${errorMessage(e)}`);
         }
         const present = await this.present(drive);
         return this.link.publish(driveRecordMessage(this.deps.config, record, now, present));

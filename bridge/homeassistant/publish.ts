@@ -9,7 +9,7 @@
  */
 import type { Config } from '../config.js';
 import { errorMessage } from '../error-message.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import type { MqttLink, Outgoing } from '../mqtt/link.js';
 import { topicsFor } from '../mqtt/messages.js';
 import { statusTopic } from '../protocol.js';
@@ -79,7 +79,7 @@ export async function publishDiscovery(
       savePublished(config.state_dir, plan.next);
     } catch (e) {
       // the removals are simply sent again next time
-      log.debug(`home assistant: cannot remember the published discovery: ${errorMessage(e)}`);
+      childLogger(log, 'home assistant').debug(`cannot remember the published discovery: ${errorMessage(e)}`);
     }
   }
   return delivered;

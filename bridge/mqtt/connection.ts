@@ -78,18 +78,18 @@ export function failureKind(e: unknown): FailureKind {
   return 'unreachable';
 }
 
-/** The line a failure kind is logged with. */
+/** The line a failure kind is logged with (by the link's "mqtt" logger). */
 export function failureText(kind: FailureKind, url: string, detail: string): string {
   switch (kind) {
     case 'login refused':
-      return `mqtt: ${url} refused the login (${detail}); check mqtt.username and mqtt.password_file`;
+      return `${url} refused the login (${detail}); check mqtt.username and mqtt.password_file`;
     case 'tls':
-      return `mqtt: ${url}: TLS failed (${detail}); check mqtt.ca_file`;
+      return `${url}: TLS failed (${detail}); check mqtt.ca_file`;
     case 'config':
-      return `mqtt: ${detail}`;
+      return `${detail}`;
     case 'publish':
-      return `mqtt: ${url}: publishing failed (${detail})`;
+      return `${url}: publishing failed (${detail})`;
     default:
-      return `mqtt: broker ${url} unreachable (${detail}); the backup goes on, status follows when it is back`;
+      return `broker ${url} unreachable (${detail}); the backup goes on, status follows when it is back`;
   }
 }

@@ -13,7 +13,7 @@
 import type { MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { MAX_PAYLOAD_BYTES } from '../protocol.js';
 import { clientOptions, type FailureKind, failureKind, failureText } from './connection.js';
 import { connectGuarded, type DroppedPacket } from './packet-guard.js';
@@ -52,6 +52,8 @@ type Handler = (payload: Buffer, retained: boolean) => void;
 
 export class MqttLink {
   private readonly opts: LinkOptions;
+  /** every line says "mqtt: " first */
+  private readonly log: Logger;
   private client: MqttClient | null = null;
   private readonly queue: Queued[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -69,6 +71,7 @@ export class MqttLink {
 
   constructor(opts: LinkOptions) {
     this.opts = opts;
+    this.log = childLogger(opts.log, 'mqtt');
   }
 
   get enabled(): boolean {
@@ -116,7 +119,7 @@ export class MqttLink {
         try {
           h(payload, packet.retain);
         } catch (e) {
-          this.opts.log.warn(`mqtt: handling a message on ${topic} failed: ${errorMessage(e)}`);
+          this.log.warn(`handling a message on ${topic} failed: ${errorMessage(e)}`);
         }
       }
     });
@@ -202,7 +205,7 @@ export class MqttLink {
     clearTimeout(this.silenceTimer);
     if (!delivered && this.enabled) {
       const why = this.hopeless ?? this.lastFailure ?? 'the broker did not answer in time';
-      this.opts.log.warn(`mqtt: status could not be published (${why}); the next run publishes it again`);
+      this.log.warn(`status could not be published (${why}); the next run publishes it again`);
     }
     for (const q of this.queue.splice(0)) q.settle(false);
     const client = this.client;
@@ -253,8 +256,7 @@ export class MqttLink {
   private onConnect(): void {
     const client = this.client;
     if (!client) return;
-    if (!this.everConnected && this.lastFailure)
-      this.opts.log.info(`mqtt: connected to ${this.opts.config?.url}`);
+    if (!this.everConnected && this.lastFailure) this.log.info(`connected to ${this.opts.config?.url}`);
     this.everConnected = true;
     this.lastFailure = null;
     const topicsToWatch = [...this.handlers.keys()];
@@ -265,9 +267,9 @@ export class MqttLink {
   /** A payload too large to read: the first is a warning, the rest only count (anyone may publish). */
   private onDropped(packet: DroppedPacket): void {
     this.dropped += 1;
-    const line = `mqtt: dropped a payload of ${packet.bytes} bytes on ${JSON.stringify(packet.topic.slice(0, 200))} unread (over ${MAX_PAYLOAD_BYTES})`;
-    if (this.dropped === 1) this.opts.log.warn(`${line}; further ones are logged with --verbose only`);
-    else this.opts.log.debug(`${line} (${this.dropped} so far)`);
+    const line = `dropped a payload of ${packet.bytes} bytes on ${JSON.stringify(packet.topic.slice(0, 200))} unread (over ${MAX_PAYLOAD_BYTES})`;
+    if (this.dropped === 1) this.log.warn(`${line}; further ones are logged with --verbose only`);
+    else this.log.debug(`${line} (${this.dropped} so far)`);
   }
 
   private onError(e: Error): void {
@@ -285,7 +287,7 @@ export class MqttLink {
     this.lastFailure = kind === 'unreachable' ? `broker unreachable: ${detail}` : `${kind}: ${detail}`;
     if (this.logged.has(kind)) return;
     this.logged.add(kind);
-    this.opts.log.warn(failureText(kind, this.opts.config?.url ?? '(no url)', detail));
+    this.log.warn(failureText(kind, this.opts.config?.url ?? '(no url)', detail));
   }
 
   /** Nothing will get through before the configuration changes: stop trying. */

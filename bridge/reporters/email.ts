@@ -16,7 +16,7 @@ import { failureMail, ledgerResetMail, overdueMail, successMail, warningMail } f
 import { errorMessage } from '../error-message.js';
 import type { LedgerReset, RunEnded, RunEvents } from '../events.js';
 import { type DriveRecord, type Ledger, markReported } from '../ledger.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
 
 /** what happened to a mail: sent, not asked for by `email.on` (or no email configured), or failed (logged) */
@@ -50,7 +50,7 @@ export class EmailReporter {
   constructor(opts: EmailReporterOptions) {
     this.config = opts.config;
     this.ledger = opts.ledger;
-    this.log = opts.log;
+    this.log = childLogger(opts.log, 'email');
     this.env = opts.env ?? process.env;
     this.mailer =
       opts.mailer !== undefined
@@ -91,7 +91,7 @@ export class EmailReporter {
       return 'not-wanted';
     } catch (e) {
       // building a mail must not break a run either
-      this.log.error(`email: could not report the run of drive "${outcome.drive}": ${errorMessage(e)}`);
+      this.log.error(`could not report the run of drive "${outcome.drive}": ${errorMessage(e)}`);
       return 'failed';
     }
   }
@@ -124,7 +124,7 @@ export class EmailReporter {
         await markReported(this.ledger, outcome.drive, [outcome.runId, invocationId]);
       } catch (e) {
         this.log.error(
-          `email: could not record in the ledger that run ${outcome.runId} was reported: ${errorMessage(e)}`,
+          `could not record in the ledger that run ${outcome.runId} was reported: ${errorMessage(e)}`,
         );
       }
     }
@@ -150,12 +150,10 @@ export class EmailReporter {
     if (!this.mailer) return 'not-wanted';
     try {
       await this.mailer.send(message);
-      this.log.info(`email: sent "${message.subject}" to ${this.config.email?.to.join(', ')}`);
+      this.log.info(`sent "${message.subject}" to ${this.config.email?.to.join(', ')}`);
       return 'sent';
     } catch (e) {
-      this.log.error(
-        `email: could not send "${message.subject}" via ${this.mailer.describe}: ${errorMessage(e)}`,
-      );
+      this.log.error(`could not send "${message.subject}" via ${this.mailer.describe}: ${errorMessage(e)}`);
       return 'failed';
     }
   }

@@ -10,7 +10,7 @@ import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents } from '../events.js';
 import { publishDiscovery } from '../homeassistant/publish.js';
 import { type DriveRecord, emptyRecord, Ledger } from '../ledger.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { MqttLink } from '../mqtt/link.js';
 import {
   driveRecordMessage,
@@ -45,6 +45,8 @@ export interface MqttReporterDeps {
 
 export class MqttReporter {
   private readonly deps: MqttReporterDeps;
+  /** every line says "mqtt: " first */
+  private readonly log: Logger;
   private readonly link: MqttLink;
   private readonly ledger: Pick<Ledger, 'drive'>;
   private readonly now: () => Date;
@@ -57,6 +59,7 @@ export class MqttReporter {
 
   constructor(deps: MqttReporterDeps) {
     this.deps = deps;
+    this.log = childLogger(deps.log, 'mqtt');
     this.link =
       deps.link ?? new MqttLink({ config: deps.config.mqtt, log: deps.log, role: 'run', env: deps.env });
     this.ledger = deps.ledger ?? new Ledger(deps.config.state_dir);
@@ -70,7 +73,7 @@ export class MqttReporter {
         try {
           this.send(statusMessage(this.deps.config, build()));
         } catch (e) {
-          this.deps.log.warn(`mqtt: status not published: ${errorMessage(e)}`);
+          this.log.warn(`status not published: ${errorMessage(e)}`);
         }
       },
       // a clock given to the reporter (tests) paces progress too; otherwise a monotonic one
@@ -157,7 +160,7 @@ export class MqttReporter {
     try {
       return this.ledger.drive(name);
     } catch (e) {
-      this.deps.log.warn(`mqtt: cannot read the ledger for ${name}: ${errorMessage(e)}`);
+      this.log.warn(`cannot read the ledger for ${name}: ${errorMessage(e)}`);
       return emptyRecord(name);
     }
   }
@@ -174,7 +177,7 @@ export class MqttReporter {
   }
 
   private prepare(p: Promise<unknown>): void {
-    const q = p.catch((e) => this.deps.log.warn(`mqtt: ${errorMessage(e)}`));
+    const q = p.catch((e) => this.log.warn(`${errorMessage(e)}`));
     this.preparing.add(q);
     void q.finally(() => this.preparing.delete(q));
   }
