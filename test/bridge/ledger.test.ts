@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { statusReport, statusTable } from '../../bridge/commands/status.js';
-import { parseConfig } from '../../bridge/config.js';
+import { loadConfig, parseConfig } from '../../bridge/config.js';
 import type { RunEnded } from '../../bridge/events.js';
 import { driveState, emptyRecord, Ledger } from '../../bridge/ledger.js';
 import { createLogger } from '../../bridge/log.js';
 import { overdueText } from '../../bridge/words.js';
+import { enrolDrive } from '../../units/prepare/enrol.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { decodeWords, mailBody } from '../helpers/mime.js';
 import { startSmtp } from '../helpers/smtp.js';
@@ -130,6 +131,8 @@ email: {smtp: {port: ${smtp.port}}, from: nas@example.org, to: [me@example.org]}
 
   it('a run over a corrupt ledger copies, moves it aside, mails it, and records the run in a new one', async () => {
     const { stateDir, file, ledgerFile } = configured();
+    const config = loadConfig(file);
+    await enrolDrive(config, config.drives[0]!, { force: false });
     writeFileSync(ledgerFile, '{"drives":null}');
     const mailsBefore = smtp.mails.length;
     const run = await offsite(['run', 'alpha', '--config', file]);

@@ -16,6 +16,7 @@ import { describe, it } from 'node:test';
 import { acquireLock } from '../../bridge/lockfile.js';
 import { mountAt } from '../../bridge/mounts.js';
 import { driveLockFile } from '../../bridge/run/run-drive.js';
+import { fullDisk } from '../helpers/full-disk.js';
 import { makeExt4 } from '../helpers/loop.js';
 import { ALPHA_UUID, configFile, offsiteHere } from './cli.js';
 
@@ -89,6 +90,7 @@ drives:
       rmSync(join(stateDir, '..'), { recursive: true, force: true });
     } finally {
       img.detach();
+      rmSync(mountPoint, { recursive: true, force: true });
     }
   });
 
@@ -116,6 +118,37 @@ drives:
     } finally {
       img.detach();
       rmSync(stateDir, { recursive: true, force: true });
+      rmSync(mountPoint, { recursive: true, force: true });
+    }
+  });
+
+  it('with no space left in state_dir for its lock, it says so and still cleans up when no run is alive', async () => {
+    const img = makeExt4(16);
+    const mountPoint = mkdtempSync(join(tmpdir(), 'offsite-full-mnt-'));
+    const disk = fullDisk();
+    try {
+      const { file } = configFile(`source: {path: /srv/backup}
+state_dir: ${disk.dir}
+drives:
+  - {name: plain, uuid: ${img.uuid}, mount_point: ${mountPoint}}
+`);
+      execFileSync('mount', [img.device, mountPoint]);
+      mkdirSync(join(disk.dir, 'locks'));
+      disk.fill();
+      const r = await offsiteHere(['cleanup', 'plain', '--config', file]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `warn: cleanup plain: no space left on ${disk.dir}/locks: cannot write the lock drive-plain\\.lock; no run is alive: cleaning up anyway`,
+        ),
+      );
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+      assert.equal(mountAt(mountPoint), null);
+    } finally {
+      img.detach();
+      disk.unmount();
+      rmSync(mountPoint, { recursive: true, force: true });
     }
   });
 });
