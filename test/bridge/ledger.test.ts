@@ -13,35 +13,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { statusReport, statusTable } from '../../bridge/commands/status.js';
 import { loadConfig, parseConfig } from '../../bridge/config.js';
-import type { RunEnded } from '../../bridge/events.js';
 import { driveState, emptyRecord, Ledger } from '../../bridge/ledger.js';
 import { createLogger } from '../../bridge/log.js';
 import { overdueText } from '../../bridge/words.js';
 import { enrolDrive } from '../../units/prepare/enrol.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { decodeWords, mailBody } from '../helpers/mime.js';
+import { runEnded } from '../helpers/run-ended.js';
 import { startSmtp } from '../helpers/smtp.js';
 import { offsite } from '../units/cli.js';
 
 const DAY = 86_400_000;
-
-function ended(drive: string, endedAt: Date): RunEnded {
-  return {
-    runId: `${drive}-${endedAt.getTime()}`,
-    drive,
-    result: 'success',
-    step: null,
-    message: 'copy complete; safe to remove',
-    startedAt: new Date(endedAt.getTime() - 60_000),
-    endedAt,
-    exitCode: 0,
-    warnings: [],
-    bytes: 10,
-    freeBytes: null,
-    sizeBytes: null,
-    undoErrors: [],
-  };
-}
 
 function memoryLog() {
   const lines: string[] = [];
@@ -155,7 +137,7 @@ email: {smtp: {port: ${smtp.port}}, from: nas@example.org, to: [me@example.org]}
     const { log, lines } = memoryLog();
     const ledger = new Ledger(dir, { log });
     assert.deepEqual(ledger.drive('alpha'), emptyRecord('alpha'));
-    const r = await ledger.recordRun(ended('alpha', new Date()));
+    const r = await ledger.recordRun(runEnded('alpha', new Date()));
     assert.equal(r.last_result, 'success');
     assert.equal(badFiles(dir).length, 1);
     assert.equal(readFileSync(join(dir, badFiles(dir)[0]!), 'utf8'), '[]');

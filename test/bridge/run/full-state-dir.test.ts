@@ -10,13 +10,13 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { loadConfig } from '../../../bridge/config.js';
-import type { RunEnded } from '../../../bridge/events.js';
 import { Ledger } from '../../../bridge/ledger.js';
 import { topics } from '../../../bridge/protocol.js';
 import { enrolDrive } from '../../../units/prepare/enrol.js';
 import { recorder, startBroker, type TestBroker } from '../../helpers/broker.js';
 import { type FullDisk, fullDisk } from '../../helpers/full-disk.js';
 import { decodeWords, mailBody } from '../../helpers/mime.js';
+import { runEnded } from '../../helpers/run-ended.js';
 import { startSmtp } from '../../helpers/smtp.js';
 import { tempDir } from '../../helpers/trees.js';
 import { offsite } from '../../units/cli.js';
@@ -59,21 +59,7 @@ describe('a state_dir with no space left', () => {
     await enrolDrive(config, config.drives[0]!, { force: true });
     // a week-old success in the ledger, then not one more byte
     const week = new Date(Date.now() - 7 * 86_400_000);
-    const ok: RunEnded = {
-      runId: 'previous',
-      drive: 'alpha',
-      result: 'success',
-      step: null,
-      message: 'copy complete; safe to remove',
-      startedAt: week,
-      endedAt: week,
-      exitCode: 0,
-      warnings: [],
-      bytes: 6,
-      freeBytes: null,
-      sizeBytes: null,
-      undoErrors: [],
-    };
+    const ok = runEnded('alpha', week, { runId: 'previous', bytes: 6 });
     await new Ledger(disk.dir).recordRun(ok);
     ledgerBefore = readFileSync(join(disk.dir, 'ledger.json'), 'utf8');
     disk.fill();
