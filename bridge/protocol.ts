@@ -96,6 +96,8 @@ export function topics(baseTopic: string, nodeId: string) {
     event: `${root}/event`,
     ledAvailability: `${root}/led/availability`,
     bridgeAvailability: `${root}/bridge/availability`,
+    /** `offsite doctor` publishes one empty message here as a client without a login: does the broker take it? */
+    probe: `${root}/probe`,
     /** the drive name in a `<root>/drive/<name>` topic, or null for any other topic */
     driveOf(topic: string): string | null {
       const prefix = `${root}/drive/`;

@@ -11,6 +11,8 @@ import { type Config, describeKey, readSecret } from '../bridge/config.js';
 import { smtpTransportOptions } from '../bridge/email/mailer.js';
 import { errorMessage } from '../bridge/error-message.js';
 import { which } from '../bridge/exec.js';
+import { anonymousAccess } from '../bridge/mqtt/anonymous.js';
+import { topics } from '../bridge/protocol.js';
 import { readToken, tokenFile } from '../bridge/steps/marker.js';
 import { BLINKSTICK } from '../led-agent/drivers/blinkstick.js';
 import { plan } from './generate.js';
@@ -203,6 +205,31 @@ const broker: Check = {
   },
 };
 
+const anonymous: Check = {
+  name: 'broker access',
+  async run({ config, timeoutMs }) {
+    const m = config.mqtt;
+    if (!m?.enabled) return [];
+    const t = topics(m.base_topic, config.node_id);
+    const access = await anonymousAccess(m, t.probe, timeoutMs);
+    if (access === 'unknown') return [];
+    if (access === 'publishes')
+      return [
+        warning(
+          `a client without a login may publish under ${t.root}/ on ${m.url}: anyone who reaches the broker can fake a status or a drive (turn the LED green, tell Home Assistant a backup succeeded)`,
+          'give the broker a password file and an ACL where only offsite writes its topics (docs/security.md, "Closing the broker")',
+        ),
+      ];
+    return [
+      ok(
+        access === 'login refused'
+          ? 'the broker refuses clients without a login'
+          : `a client without a login may not publish under ${t.root}/`,
+      ),
+    ];
+  },
+};
+
 const smtp: Check = {
   name: 'SMTP server',
   async run({ config, timeoutMs }) {
@@ -296,6 +323,7 @@ export const CHECKS: Check[] = [
   tools,
   source,
   broker,
+  anonymous,
   smtp,
   notifications,
   led,

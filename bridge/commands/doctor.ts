@@ -19,6 +19,7 @@ Checks, and prints each problem with the command that fixes it:
   programs         rsync, mount, cryptsetup (LUKS drives), the lock command (e.g. borg)
   source           source.path is a readable directory
   MQTT broker      connects (with mqtt.username / password_file)
+  broker access    a warning when a client without a login may publish under offsite's topics
   SMTP server      answers EHLO (and accepts the login, when configured)
   notifications    a warning when neither email nor MQTT is configured
   LED              the BlinkStick is plugged in, or the sysfs LED is there

@@ -15,10 +15,11 @@ import { parse } from 'yaml';
 import { parseConfig } from '../../bridge/config.js';
 import { discoveryTopicFor } from '../../bridge/homeassistant/discovery.js';
 import { publishDiscovery } from '../../bridge/homeassistant/publish.js';
+import { anonymousAccess } from '../../bridge/mqtt/anonymous.js';
 import { MqttLink } from '../../bridge/mqtt/link.js';
 import { statusMessage, topicsFor } from '../../bridge/mqtt/messages.js';
 import { publishOnce } from '../../bridge/mqtt/oneshot.js';
-import { homeAssistantStatusTopic, statusSchema } from '../../bridge/protocol.js';
+import { homeAssistantStatusTopic, statusSchema, topics } from '../../bridge/protocol.js';
 import { MOSQUITTO, memoryLog } from '../bridge/mqtt/helpers.js';
 import { freePort } from '../helpers/broker.js';
 
@@ -175,5 +176,10 @@ describe('docs/security.md: closing the broker', () => {
     await ha.endAsync();
     await nas.endAsync();
     assert.equal(await retainedAs('offsite', status), '{"state":"failed"}');
+  });
+
+  it('is what offsite doctor calls closed: a client without a login publishes nothing', async () => {
+    const config = parseConfig({ node_id: 'nas', source: { path: join(dir, 'source') }, mqtt: { url } });
+    assert.equal(await anonymousAccess(config.mqtt!, topics('offsite', 'nas').probe, 3000), 'login refused');
   });
 });

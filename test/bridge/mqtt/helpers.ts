@@ -34,16 +34,23 @@ async function listening(port: number): Promise<boolean> {
 
 /**
  * mosquitto on 127.0.0.1:`port`; with `users`, anonymous clients are refused;
- * with `tls` (PEM files mosquitto can read), it speaks only TLS (mqtts://).
+ * with `tls` (PEM files mosquitto can read), it speaks only TLS (mqtts://); with `acl`, the
+ * text of its ACL file (lines before any `user` line are what anonymous clients may do).
  */
 export async function spawnMosquitto(
   port: number,
   users?: Record<string, string>,
   tls?: { cert: string; key: string },
+  acl?: string,
 ): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'offsite-mosq-'));
   let conf = `listener ${port} 127.0.0.1\npersistence false\nlog_dest none\n`;
   if (tls) conf += `certfile ${tls.cert}\nkeyfile ${tls.key}\n`;
+  if (acl !== undefined) {
+    writeFileSync(join(dir, 'acl'), acl, { mode: 0o644 });
+    chmodSync(dir, 0o755);
+    conf += `acl_file ${join(dir, 'acl')}\n`;
+  }
   if (users) {
     const file = join(dir, 'passwd');
     writeFileSync(file, '');
