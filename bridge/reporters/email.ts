@@ -18,6 +18,7 @@ import type { LedgerReset, RunEnded, RunEvents } from '../events.js';
 import { type DriveRecord, type Ledger, markReported } from '../ledger.js';
 import { childLogger, type Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
+import type { Reporter } from '../run/run-drive.js';
 
 /** what happened to a mail: sent, not asked for by `email.on` (or no email configured), or failed (logged) */
 export type Delivery = 'sent' | 'not-wanted' | 'failed';
@@ -36,7 +37,7 @@ export interface EmailReporterOptions {
   now?: () => Date;
 }
 
-export class EmailReporter {
+export class EmailReporter implements Reporter {
   private readonly config: Config;
   private readonly ledger: Ledger;
   private readonly log: Logger;

@@ -22,6 +22,7 @@ import {
 import { isPresent } from '../presence.js';
 import type { Status } from '../protocol.js';
 import type { Bus } from '../run/bus.js';
+import type { Reporter } from '../run/run-drive.js';
 import { Throttle } from '../throttle.js';
 import { RunStatus } from './run-status.js';
 
@@ -43,7 +44,7 @@ export interface MqttReporterDeps {
   flushMs?: number;
 }
 
-export class MqttReporter {
+export class MqttReporter implements Reporter {
   private readonly deps: MqttReporterDeps;
   /** every line says "mqtt: " first */
   private readonly log: Logger;
