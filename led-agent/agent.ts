@@ -6,12 +6,11 @@
  * JSON, validated, stored. Any broker client can publish, so a drive the
  * configuration does not name is never followed: it could only be a forgery.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { type Config, ConfigError, type MqttConfig, readSecret } from '../bridge/config.js';
+import { type Config, ConfigError, type MqttConfig } from '../bridge/config.js';
 import { errorMessage } from '../bridge/error-message.js';
 import { type Logger, silentLogger } from '../bridge/log.js';
+import { clientOptions } from '../bridge/mqtt/connection.js';
 import { connectGuardedAsync, type DroppedPacket } from '../bridge/mqtt/packet-guard.js';
 import {
   AVAILABILITY,
@@ -257,27 +256,13 @@ export class LedAgent {
   }
 
   #clientOptions(): IClientOptions {
-    const m = this.#mqtt;
-    const options: IClientOptions = {
-      clientId: `offsite-led-${this.#config.node_id}-${randomBytes(3).toString('hex')}`,
-      clean: true,
-      // reconnection is ours (#scheduleReconnect): mqtt.js only retries at a fixed period
-      reconnectPeriod: 0,
-      connectTimeout: 10_000,
-      keepalive: 30,
-      // mqtt.js would otherwise make 65,536 two-byte Buffers for packet ids: 6 MiB for nothing
-      writeCache: false,
-      will: {
-        topic: this.#own.ledAvailability,
-        payload: Buffer.from(AVAILABILITY.offline),
-        qos: 1,
-        retain: true,
-      },
-    };
-    if (m.username) options.username = m.username;
-    if (m.password_file) options.password = readSecret(m.password_file);
-    if (m.ca_file) options.ca = readFileSync(m.ca_file);
-    return options;
+    // reconnection is ours (#scheduleReconnect): mqtt.js only retries at a fixed period
+    return clientOptions(this.#mqtt, {
+      role: 'led',
+      connectTimeoutMs: 10_000,
+      reconnectMs: 0,
+      will: { topic: this.#own.ledAvailability, payload: AVAILABILITY.offline },
+    });
   }
 
   async #connect(): Promise<void> {

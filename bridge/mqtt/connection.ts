@@ -1,8 +1,9 @@
 /**
- * How the long-lived MQTT clients (a run's reporter, the discovery keeper)
- * connect: options from the config, the password from a file or a systemd
- * credential, the CA for mqtts://, and what a connection failure is called in
- * the log. A short connect timeout, because a backup never waits for a broker.
+ * How every MQTT client of offsite connects (a run's reporter, the discovery
+ * keeper, the one-shot commands, the LED agent): options from the config, the
+ * password from a file or a systemd credential, the CA for mqtts://, a last
+ * will where the client has one, and what a connection failure is called in
+ * the log.
  */
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
@@ -13,9 +14,11 @@ export interface ConnectionSettings {
   /** why the client is connecting, for the client id: the broker's log then says who it was */
   role: string;
   connectTimeoutMs: number;
-  /** pause between reconnection attempts */
+  /** pause between reconnection attempts (0: the caller reconnects itself) */
   reconnectMs: number;
   env?: NodeJS.ProcessEnv;
+  /** published (QoS 1, retained) by the broker when the client goes away without saying so */
+  will?: { topic: string; payload: string };
 }
 
 /**
@@ -38,6 +41,7 @@ export function clientOptions(cfg: MqttConfig, s: ConnectionSettings): IClientOp
     // mqtt.js would otherwise make 65,536 two-byte Buffers for packet ids: 6 MiB for nothing
     writeCache: false,
   };
+  if (s.will) opts.will = { topic: s.will.topic, payload: Buffer.from(s.will.payload), qos: 1, retain: true };
   if (cfg.username) opts.username = cfg.username;
   if (cfg.password_file) {
     try {
