@@ -14,7 +14,7 @@ import { publishDiscovery } from '../../../bridge/homeassistant/publish.js';
 import { loadPublished, publishedFile } from '../../../bridge/homeassistant/published.js';
 import { Ledger } from '../../../bridge/ledger.js';
 import { MqttLink } from '../../../bridge/mqtt/link.js';
-import { driveSchema, homeAssistantStatusTopic, topics } from '../../../bridge/protocol.js';
+import { type DriveState, driveSchema, homeAssistantStatusTopic, topics } from '../../../bridge/protocol.js';
 import { freePort, recorder } from '../../helpers/broker.js';
 import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../mqtt/helpers.js';
 
@@ -46,6 +46,54 @@ async function publishWith(url: string, config: Parameters<typeof publishDiscove
   const ok = await publishDiscovery(link, config, memoryLog());
   await link.stop();
   return ok;
+}
+
+/**
+ * A keeper that cannot see block devices, for a LUKS drive `vault`, after this
+ * drive payload was left retained on vault's topic: the state it republishes.
+ */
+async function republishedAfter(
+  url: string,
+  base: string,
+  left: { name: string; present: boolean; overdue: boolean },
+): Promise<DriveState> {
+  const fx = fixture({ url, base_topic: base, discovery_prefix: `ha_${base}` });
+  const config = parseConfig({
+    node_id: 'nas',
+    state_dir: fx.config.state_dir,
+    source: { path: fx.config.source.path },
+    drives: [
+      {
+        name: 'vault',
+        luks_uuid: '0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d',
+        key_file: '/etc/offsite/keys/vault.key',
+        mount_point: '/mnt/offsite/vault',
+      },
+    ],
+    mqtt: { url, base_topic: base, discovery_prefix: `ha_${base}` },
+  });
+  const T = topics(base, 'nas');
+  const run = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  const payload = {
+    last_run: null,
+    last_result: null,
+    last_success: null,
+    free_bytes: null,
+    size_bytes: null,
+  };
+  await run.publishAsync(T.drive('vault'), JSON.stringify({ ...payload, ...left }), { qos: 1, retain: true });
+  await run.endAsync();
+  const rec = await recorder(url, [T.drive('vault')]);
+  const keeper = new DiscoveryKeeper({ config, log: memoryLog(), byUuidDir: '/nonexistent/by-uuid' });
+  await keeper.start();
+  try {
+    const republished = await rec.waitFor((m) => !m.retain);
+    return driveSchema.parse(JSON.parse(republished.payload));
+  } finally {
+    await keeper.stop();
+    await rec.close();
+    fx.cleanup();
+  }
 }
 
 describe('Home Assistant discovery kept whole', () => {
@@ -106,45 +154,12 @@ describe('Home Assistant discovery kept whole', () => {
   });
 
   it('where it cannot see block devices, keeps what the last run said about a drive being plugged in', async () => {
-    const fx = fixture({ url: broker.url, base_topic: 'sandbox', discovery_prefix: 'ha_sandbox' });
-    const config = parseConfig({
-      node_id: 'nas',
-      state_dir: fx.config.state_dir,
-      source: { path: fx.config.source.path },
-      drives: [
-        {
-          name: 'vault',
-          luks_uuid: '0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d',
-          key_file: '/etc/offsite/keys/vault.key',
-          mount_point: '/mnt/offsite/vault',
-        },
-      ],
-      mqtt: { url: broker.url, base_topic: 'sandbox', discovery_prefix: 'ha_sandbox' },
-    });
-    const T = topics('sandbox', 'nas');
-    // what the run left: the drive is plugged in
-    const run = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-    const left = {
+    const state = await republishedAfter(broker.url, 'sandbox', {
       name: 'vault',
       present: true,
-      last_run: null,
-      last_result: null,
-      last_success: null,
       overdue: true,
-      free_bytes: null,
-      size_bytes: null,
-    };
-    await run.publishAsync(T.drive('vault'), JSON.stringify(left), { qos: 1, retain: true });
-    await run.endAsync();
-
-    const rec = await recorder(broker.url, [T.drive('vault')]);
-    const keeper = new DiscoveryKeeper({ config, log: memoryLog(), byUuidDir: '/nonexistent/by-uuid' });
-    await keeper.start();
-    const republished = await rec.waitFor((m) => !m.retain);
-    assert.equal(driveSchema.parse(JSON.parse(republished.payload)).present, true);
-    await keeper.stop();
-    await rec.close();
-    fx.cleanup();
+    });
+    assert.equal(state.present, true);
   });
 
   it('300 birth messages in a burst get one round of publishes, not 300', async () => {
@@ -226,48 +241,12 @@ describe('Home Assistant discovery kept whole', () => {
   });
 
   it("believes a drive's plug state only from a payload that names that drive", async () => {
-    const fx = fixture({ url: broker.url, base_topic: 'forged', discovery_prefix: 'ha_forged' });
-    const config = parseConfig({
-      node_id: 'nas',
-      state_dir: fx.config.state_dir,
-      source: { path: fx.config.source.path },
-      drives: [
-        {
-          name: 'vault',
-          luks_uuid: '0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d',
-          key_file: '/etc/offsite/keys/vault.key',
-          mount_point: '/mnt/offsite/vault',
-        },
-      ],
-      mqtt: { url: broker.url, base_topic: 'forged', discovery_prefix: 'ha_forged' },
-    });
-    const T = topics('forged', 'nas');
-    const forger = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-    const forged = {
+    const state = await republishedAfter(broker.url, 'forged', {
       name: 'mallory',
       present: true,
-      last_run: null,
-      last_result: null,
-      last_success: null,
       overdue: false,
-      free_bytes: null,
-      size_bytes: null,
-    };
-    await forger.publishAsync(T.drive('vault'), JSON.stringify(forged), { qos: 1, retain: true });
-    await forger.endAsync();
-
-    const rec = await recorder(broker.url, [T.drive('vault')]);
-    const keeper = new DiscoveryKeeper({ config, log: memoryLog(), byUuidDir: '/nonexistent/by-uuid' });
-    await keeper.start();
-    try {
-      const republished = await rec.waitFor((m) => !m.retain);
-      const state = driveSchema.parse(JSON.parse(republished.payload));
-      assert.deepEqual([state.name, state.present], ['vault', false]);
-    } finally {
-      await keeper.stop();
-      await rec.close();
-      fx.cleanup();
-    }
+    });
+    assert.deepEqual([state.name, state.present], ['vault', false]);
   });
 
   it('takes back a removed drive: its components with only `p`, in every later publish too; its state cleared', async () => {
