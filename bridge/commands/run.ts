@@ -2,7 +2,6 @@ import { type Config, type Drive, loadConfig } from '../config.js';
 import { Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { latestSuccess, statusMessage, topicsFor } from '../mqtt/messages.js';
-import { publishOnce, readRetained } from '../mqtt/oneshot.js';
 import { decode, isoNow, statusSchema } from '../protocol.js';
 import { reportersFor } from '../reporters/index.js';
 import { DriveAbsentError, DriveBusyError, runDrive } from '../run/run-drive.js';
@@ -16,6 +15,9 @@ import { type Command, driveNamed, UsageError } from './command.js';
  * run in progress is left alone.
  */
 async function sayAbsent(config: Config, drive: Drive, message: string, log: Logger): Promise<void> {
+  if (!config.mqtt?.enabled) return;
+  // mqtt.js only when there is a broker to talk to: it costs a run without one ~0.2 s to load
+  const { publishOnce, readRetained } = await import('../mqtt/oneshot.js');
   const t = topicsFor(config);
   const raw = await readRetained(config.mqtt, t.status, { log, role: 'run' });
   const now = raw ? decode(statusSchema, raw) : null;
