@@ -65,6 +65,10 @@ export const verify: Step = {
     const planner = new ScrubPlanner(before?.next ?? null, budget);
     const written = new Set(session.written.filter((f) => !session.skipped.has(f)));
     const sizes = new Map<string, number>();
+    // one flush before reading back (a direct read of a file with dirty pages would write them back
+    // file by file), made while the walk runs; awaited (and its failure reported) only after the walk
+    const flushed: Promise<unknown> = written.size ? syncFilesystem(target) : Promise.resolve();
+    flushed.catch(() => {});
     const cmp = await compareTrees(source, copy, {
       exclude: excludeMatcher(config.source.exclude),
       skip: session.skipped,
@@ -94,8 +98,7 @@ export const verify: Step = {
 
     // what this run wrote, then the scrub's slice: read back from the drive, not the page cache
     const plan = planner.plan();
-    // one flush first: a direct read of a file with dirty pages would write them back file by file
-    if (written.size) await syncFilesystem(target).catch(cancelled);
+    await flushed.catch(cancelled);
     const progress = progressOf(ctx, plan.readAnyway + plan.bytes);
     const read = await readBack(
       source,

@@ -1,0 +1,133 @@
+/**
+ * A real Borg repository, the source offsite exists for: the whole `offsite
+ * run` (built CLI, default configuration, a `directory:` drive) against bare
+ * `rsync -a --delete` on the same repository, cold page cache before every
+ * timed command (`sync; echo 3 > /proc/sys/vm/drop_caches`, as root), arms
+ * alternating. Three cases per round: a first copy, after `borg create`
+ * added 50 MB, and nothing changed.
+ *
+ *   npm run build && node --import tsx bench/borg-repo.ts --size 2G [--rounds 3] [--dir /var/tmp/offsite-bench/borg]
+ *
+ * Needs borg. The repository (incompressible data, `--encryption=none`) and
+ * both copies live under --dir (about three times --size); removed at the end
+ * unless --keep.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { median } from './run-overhead.js';
+
+const CLI = new URL('../dist/bridge/cli.js', import.meta.url).pathname;
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string' },
+    rounds: { type: 'string' },
+    dir: { type: 'string' },
+    keep: { type: 'boolean' },
+  },
+});
+const GIB = 1024 ** 3;
+const size = Math.round(Number.parseFloat(values.size ?? '2') * GIB);
+const rounds = Number(values.rounds ?? 3);
+const dir = values.dir ?? '/var/tmp/offsite-bench/borg';
+const env = { ...process.env, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes' };
+
+const repo = join(dir, 'repo');
+const bare = join(dir, 'bare');
+const drive = join(dir, 'drive');
+const config = join(dir, 'config.yaml');
+
+function dropCaches(): void {
+  execFileSync('sync');
+  writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
+function timed(argv: string[]): number {
+  dropCaches();
+  const t0 = performance.now();
+  execFileSync(argv[0]!, argv.slice(1), { stdio: 'ignore', env });
+  return (performance.now() - t0) / 1000;
+}
+
+/** `bytes` of random data in files of at most 256 MiB under `into` */
+function randomData(into: string, bytes: number): void {
+  mkdirSync(into, { recursive: true });
+  const chunk = Buffer.allocUnsafe(4 << 20);
+  for (let n = 0, left = bytes; left > 0; n++) {
+    const fd = openSync(join(into, `part-${n}`), 'w');
+    for (let inFile = 0; inFile < 256 << 20 && left > 0; ) {
+      const len = Math.min(chunk.length, left);
+      randomFillSync(chunk, 0, len);
+      writeSync(fd, chunk, 0, len);
+      inFile += len;
+      left -= len;
+    }
+    closeSync(fd);
+  }
+}
+
+function borgCreate(name: string, bytes: number): void {
+  const data = join(dir, 'data', name);
+  randomData(data, bytes);
+  execFileSync('borg', ['create', `${repo}::${name}`, data], { env, stdio: 'ignore' });
+  rmSync(data, { recursive: true, force: true });
+}
+
+function freshDrive(): void {
+  rmSync(drive, { recursive: true, force: true });
+  mkdirSync(drive);
+  execFileSync(process.execPath, [CLI, 'enrol', 'bench', '--config', config], { stdio: 'ignore' });
+}
+
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+try {
+  execFileSync('borg', ['init', '--encryption=none', repo], { env, stdio: 'ignore' });
+  console.error(`borg create: ${(size / GIB).toFixed(1)} GiB`);
+  borgCreate('base', size);
+  writeFileSync(
+    config,
+    stringify({
+      node_id: 'bench',
+      state_dir: join(dir, 'state'),
+      source: { path: repo },
+      drives: [{ name: 'bench', directory: drive }],
+    }),
+  );
+  const cases = ['first copy', 'after borg create added 50 MB', 'nothing changed'] as const;
+  const r = Object.fromEntries(cases.map((c) => [c, { bare: [] as number[], ours: [] as number[] }]));
+  const arm = {
+    bare: () => timed(['rsync', '-a', '--delete', `${repo}/`, `${bare}/`]),
+    ours: () => timed([process.execPath, CLI, 'run', 'bench', '--config', config]),
+  };
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const);
+    rmSync(bare, { recursive: true, force: true });
+    freshDrive();
+    for (const a of order) r['first copy']![a].push(arm[a]());
+    borgCreate(`added-${round}`, 50e6);
+    for (const a of order) r['after borg create added 50 MB']![a].push(arm[a]());
+    for (const a of order) r['nothing changed']![a].push(arm[a]());
+    console.error(
+      `round ${round + 1}/${rounds}: ${cases.map((c) => `${c} ${r[c]!.bare.at(-1)!.toFixed(2)}/${r[c]!.ours.at(-1)!.toFixed(2)} s`).join(', ')}`,
+    );
+  }
+  const du = execFileSync('du', ['-sb', repo], { encoding: 'utf8' }).split('\t')[0];
+  console.log(
+    `Borg repository of ${(Number(du) / 1e9).toFixed(2)} GB, cold cache, median of ${rounds} (bare rsync / offsite run)`,
+  );
+  console.log('| run | rsync -a --delete | offsite run | extra | ratio |');
+  console.log('|---|---|---|---|---|');
+  for (const c of cases) {
+    const b = median(r[c]!.bare);
+    const o = median(r[c]!.ours);
+    console.log(
+      `| ${c} | ${b.toFixed(2)} s | ${o.toFixed(2)} s | +${(o - b).toFixed(2)} s | ${(o / b).toFixed(2)}x |`,
+    );
+  }
+} finally {
+  if (!values.keep) rmSync(dir, { recursive: true, force: true });
+}

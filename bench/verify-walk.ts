@@ -1,0 +1,112 @@
+/**
+ * Verify's walk at a million files: `compareTrees` (the manifest, feeding the
+ * rolling scrub's planner as a run does) of a source and its copy, in its own
+ * process, against rsync on the same trees: `rsync -a --link-dest` (the copy
+ * a run makes) and `rsync -a --dry-run` (rsync's own comparison, writing
+ * nothing). Cold cache before each (`sync; echo 3 > /proc/sys/vm/drop_caches`,
+ * as root), arms alternating; wall time and peak RSS (GNU time's %M).
+ *
+ *   node --import tsx bench/verify-walk.ts [--files 1000000] [--rounds 2] [--dir /var/tmp/offsite-bench/walk]
+ *
+ * The trees (1,000 directories of 1,000 files of 100 bytes, ~8 GB of blocks)
+ * are made once under --dir and left there; delete them when done.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { excludeMatcher } from '../bridge/rsync/exclude.js';
+import { compareTrees } from '../bridge/rsync/manifest.js';
+import { ScrubPlanner } from '../bridge/rsync/scrub-plan.js';
+import { median } from './run-overhead.js';
+
+const { values } = parseArgs({
+  options: {
+    files: { type: 'string' },
+    rounds: { type: 'string' },
+    dir: { type: 'string' },
+    child: { type: 'boolean' },
+  },
+  allowPositionals: true,
+});
+
+if (values.child) {
+  // the walk a run's verify does: every entry compared, every file offered to the scrub's planner
+  const [source, copy] = process.argv.slice(-2) as [string, string];
+  const planner = new ScrubPlanner(null, 1e9);
+  const cmp = await compareTrees(source, copy, {
+    exclude: excludeMatcher([]),
+    skip: new Set(),
+    owners: true,
+    onFile: (path, size) => planner.offer(path, size),
+  });
+  if (cmp.differenceCount) throw new Error(`differences: ${cmp.differences.join('; ')}`);
+  process.exit(0);
+}
+
+const files = Number(values.files ?? 1_000_000);
+const rounds = Number(values.rounds ?? 2);
+const dir = values.dir ?? '/var/tmp/offsite-bench/walk';
+const src = join(dir, `src-${files}`);
+const copy = join(dir, `copy-${files}`);
+const linked = join(dir, 'linked');
+
+function dropCaches(): void {
+  execFileSync('sync');
+  writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
+/** wall seconds and peak RSS (MiB) of a command, from GNU time */
+function measure(argv: string[]): { seconds: number; rssMiB: number } {
+  const out = execFileSync('/usr/bin/time', ['-f', '%e %M', ...argv], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 1 << 20,
+  });
+  const [seconds, kib] = out.trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { seconds: seconds!, rssMiB: kib! / 1024 };
+}
+
+if (!existsSync(join(copy, 'done'))) {
+  console.error(`making ${files} files under ${dir} (once)`);
+  rmSync(src, { recursive: true, force: true });
+  const body = Buffer.alloc(100, 1);
+  for (let i = 0; i < files; i++) {
+    const d = join(src, `d${Math.floor(i / 1000)}`);
+    if (i % 1000 === 0) mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `f${i}`), body);
+  }
+  execFileSync('rsync', ['-a', `${src}/`, `${copy}/`]);
+  writeFileSync(join(copy, 'done'), '');
+  writeFileSync(join(src, 'done'), '');
+}
+
+const arms: Record<string, () => { seconds: number; rssMiB: number }> = {
+  'offsite verify walk': () =>
+    measure([process.execPath, '--import', 'tsx', new URL(import.meta.url).pathname, '--child', src, copy]),
+  'rsync -a --link-dest': () => {
+    rmSync(linked, { recursive: true, force: true });
+    dropCaches();
+    return measure(['rsync', '-a', '--delete', `--link-dest=${copy}`, `${src}/`, `${linked}/`]);
+  },
+  'rsync -a --dry-run': () => measure(['rsync', '-a', '--delete', '--dry-run', `${src}/`, `${copy}/`]),
+};
+const got: Record<string, { seconds: number[]; rss: number[] }> = {};
+for (let round = 0; round < rounds; round++) {
+  const order = Object.keys(arms);
+  if (round % 2) order.reverse();
+  for (const arm of order) {
+    dropCaches();
+    const m = arms[arm]!();
+    got[arm] ??= { seconds: [], rss: [] };
+    got[arm].seconds.push(m.seconds);
+    got[arm].rss.push(m.rssMiB);
+    console.error(`${arm}: ${m.seconds} s, ${m.rssMiB.toFixed(0)} MiB`);
+  }
+}
+rmSync(linked, { recursive: true, force: true });
+console.log(`${files} files, cold cache, median of ${rounds}`);
+console.log('| walk | time | peak RSS |');
+console.log('|---|---|---|');
+for (const [arm, g] of Object.entries(got))
+  console.log(`| ${arm} | ${median(g.seconds).toFixed(1)} s | ${median(g.rss).toFixed(0)} MiB |`);
