@@ -33,6 +33,8 @@ export interface ReadRange {
   length?: number;
   /** the file's size as last seen (verify's walk): sorts it to the small or the big readers */
   size?: number;
+  /** only read the copy (the source has another version now): proves the drive can read it */
+  copyOnly?: boolean;
 }
 
 export interface ReadProblem {
@@ -181,6 +183,13 @@ class Reader {
   }
 
   async compare(r: ReadRange): Promise<Verdict> {
+    if (r.copyOnly) {
+      for (;;) {
+        const why = await this.compareWith(r, null);
+        if (why !== NO_DIRECT) return why;
+        this.shared.direct = false;
+      }
+    }
     let src: number;
     try {
       src = openSync(join(this.shared.source, r.file), BASE_FLAGS);
@@ -207,7 +216,8 @@ class Reader {
     return st.ctimeMs >= since || st.mtimeMs >= since;
   }
 
-  private async compareWith(r: ReadRange, src: number): Promise<Verdict> {
+  /** `src` null: the copy alone is read */
+  private async compareWith(r: ReadRange, src: number | null): Promise<Verdict> {
     const direct = this.shared.direct;
     let cp: number;
     try {
@@ -217,11 +227,13 @@ class Reader {
       return `cannot be opened on the drive (${errorCode(e)})`;
     }
     try {
-      const ss = fstatSync(src);
       const cs = fstatSync(cp);
-      if (!ss.isFile()) return SOURCE_CHANGED;
       if (!cs.isFile()) return 'is not a regular file on the drive';
-      if (ss.size !== cs.size) return `size ${ss.size} in the source, ${cs.size} on the drive`;
+      if (src !== null) {
+        const ss = fstatSync(src);
+        if (!ss.isFile()) return SOURCE_CHANGED;
+        if (ss.size !== cs.size) return `size ${ss.size} in the source, ${cs.size} on the drive`;
+      }
       return await this.compareBytes(r, src, cp, cs, direct);
     } finally {
       closeSync(cp);
@@ -230,7 +242,7 @@ class Reader {
 
   private async compareBytes(
     r: ReadRange,
-    src: number,
+    src: number | null,
     cp: number,
     cs: Stats,
     direct: boolean,
@@ -247,7 +259,11 @@ class Reader {
       const expected = Math.min(want, cs.size - pos);
       const [copyRead, sourceRead] = await Promise.allSettled([
         direct ? this.copyBuf.read(cp, pos, want) : this.plain(cp, pos, want),
-        oneRequest ? this.exactlySync(src, pos, expected) : this.exactly(src, pos, expected),
+        src === null
+          ? null
+          : oneRequest
+            ? this.exactlySync(src, pos, expected)
+            : this.exactly(src, pos, expected),
       ]);
       if (copyRead.status === 'rejected')
         return `cannot be read from the drive at byte ${pos} (${errorCode(copyRead.reason)})`;
@@ -256,11 +272,14 @@ class Reader {
       const theirs = copyRead.value;
       const ours = sourceRead.value;
       if (theirs === null) return NO_DIRECT;
-      if (ours === null) return SOURCE_CHANGED;
       if (theirs.length < expected)
         return `ends at byte ${pos + theirs.length} on the drive, ${cs.size} expected`;
-      const mine = theirs.subarray(0, expected);
-      if (!mine.equals(ours)) return `differs from the source from byte ${pos + firstDifference(mine, ours)}`;
+      if (src !== null) {
+        if (ours === null) return SOURCE_CHANGED;
+        const mine = theirs.subarray(0, expected);
+        if (!mine.equals(ours))
+          return `differs from the source from byte ${pos + firstDifference(mine, ours)}`;
+      }
       pos += expected;
       this.shared.bytes += expected;
       this.shared.opts.onBytes?.(this.shared.bytes);

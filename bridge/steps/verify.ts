@@ -30,9 +30,9 @@ import {
   switchCurrent,
   syncFilesystem,
 } from '../rsync/snapshots.js';
-import { Throttle } from '../throttle.js';
 import { endSession, sessionOf } from './copy-session.js';
-import { type RunContext, type RunFacts, type Step, StepError } from './step.js';
+import { progressOf, usedBytes } from './read-progress.js';
+import { type RunFacts, type Step, StepError } from './step.js';
 
 function plural(n: number, word: string, words = `${word}s`): string {
   return `${n} ${n === 1 ? word : words}`;
@@ -170,43 +170,9 @@ export const verify: Step = {
   },
 };
 
-/**
- * Progress through what verify reads back, in sync's terms (bytes, percent,
- * rate, ETA): at most one report per half second, the first after half a
- * second (a short read-back says nothing), and `done()` reports the end.
- */
-function progressOf(ctx: RunContext, total: number): { onBytes(bytes: number): void; done(): void } {
-  const throttle = new Throttle<SyncProgress>(500, (p) => ctx.progress(p));
-  const t0 = performance.now();
-  let last: SyncProgress | null = null;
-  return {
-    onBytes(bytes) {
-      const seconds = (performance.now() - t0) / 1000;
-      const rate = seconds > 0 ? bytes / seconds : 0;
-      last = {
-        percent: total > 0 ? Math.min(100, (bytes / total) * 100) : 100,
-        bytes,
-        rate: Math.round(rate),
-        etaSeconds: rate > 0 ? Math.round((total - bytes) / rate) : null,
-        total,
-      };
-      if (seconds >= 0.5) throttle.push(last);
-    },
-    done() {
-      if (last) throttle.flush({ ...last, percent: 100, etaSeconds: 0 });
-    },
-  };
-}
-
 function scrubSummary(scrub: ScrubRecord, completed: boolean): string {
   const pass = completed ? 'a pass of the whole copy completed' : `the pass is at ${scrubPercent(scrub)}%`;
   return pass;
-}
-
-/** bytes in use on the drive's filesystem: the copy's size, before a run has measured it */
-function usedBytes(target: string): number {
-  const fs = statfsSync(target);
-  return (fs.blocks - fs.bfree) * fs.bsize;
 }
 
 function recordSpace(facts: RunFacts, target: string): void {
