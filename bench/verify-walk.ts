@@ -6,18 +6,15 @@
  * nothing). Cold cache before each (`sync; echo 3 > /proc/sys/vm/drop_caches`,
  * as root), arms alternating; wall time and peak RSS (GNU time's %M).
  *
- *   node --import tsx bench/verify-walk.ts [--files 1000000] [--rounds 2] [--dir /var/tmp/offsite-bench/walk]
+ *   npm run build && node --import tsx bench/verify-walk.ts [--files 1000000] [--rounds 2] [--dir /var/tmp/offsite-bench/walk]
  *
  * The trees (1,000 directories of 1,000 files of 100 bytes, ~8 GB of blocks)
  * are made once under --dir and left there; delete them when done.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { excludeMatcher } from '../bridge/rsync/exclude.js';
-import { compareTrees } from '../bridge/rsync/manifest.js';
-import { ScrubPlanner } from '../bridge/rsync/scrub-plan.js';
 import { median } from './run-overhead.js';
 
 const { values } = parseArgs({
@@ -25,24 +22,25 @@ const { values } = parseArgs({
     files: { type: 'string' },
     rounds: { type: 'string' },
     dir: { type: 'string' },
-    child: { type: 'boolean' },
   },
-  allowPositionals: true,
 });
 
-if (values.child) {
-  // the walk a run's verify does: every entry compared, every file offered to the scrub's planner
-  const [source, copy] = process.argv.slice(-2) as [string, string];
-  const planner = new ScrubPlanner(null, 1e9);
-  const cmp = await compareTrees(source, copy, {
-    exclude: excludeMatcher([]),
-    skip: new Set(),
-    owners: true,
-    onFile: (path, size) => planner.offer(path, size),
-  });
-  if (cmp.differenceCount) throw new Error(`differences: ${cmp.differences.join('; ')}`);
-  process.exit(0);
-}
+/** the walk a run's verify does, in its own process from the built code (npm run build) */
+const WALK = `
+import { compareTrees } from ${JSON.stringify(new URL('../dist/bridge/rsync/manifest.js', import.meta.url).pathname)};
+import { excludeMatcher } from ${JSON.stringify(new URL('../dist/bridge/rsync/exclude.js', import.meta.url).pathname)};
+import { ScrubPlanner } from ${JSON.stringify(new URL('../dist/bridge/rsync/scrub-plan.js', import.meta.url).pathname)};
+const [source, copy] = process.argv.slice(-2);
+// every entry compared, every file offered to the rolling scrub's planner (2 % of the copy, as by default)
+const planner = new ScrubPlanner(null, 2e6);
+const cmp = await compareTrees(source, copy, {
+  exclude: excludeMatcher([]),
+  skip: new Set(),
+  owners: true,
+  onFile: (path, size) => planner.offer(path, size),
+});
+if (cmp.differenceCount) throw new Error('differences: ' + cmp.differences.join('; '));
+`;
 
 const files = Number(values.files ?? 1_000_000);
 const rounds = Number(values.rounds ?? 2);
@@ -58,12 +56,9 @@ function dropCaches(): void {
 
 /** wall seconds and peak RSS (MiB) of a command, from GNU time */
 function measure(argv: string[]): { seconds: number; rssMiB: number } {
-  const out = execFileSync('/usr/bin/time', ['-f', '%e %M', ...argv], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'ignore', 'pipe'],
-    maxBuffer: 1 << 20,
-  });
-  const [seconds, kib] = out.trim().split('\n').at(-1)!.split(' ').map(Number);
+  const out = join(dir, 'time.out');
+  execFileSync('/usr/bin/time', ['-o', out, '-f', '%e %M', ...argv], { stdio: 'ignore' });
+  const [seconds, kib] = readFileSync(out, 'utf8').trim().split(' ').map(Number);
   return { seconds: seconds!, rssMiB: kib! / 1024 };
 }
 
@@ -82,12 +77,28 @@ if (!existsSync(join(copy, 'done'))) {
 }
 
 const arms: Record<string, () => { seconds: number; rssMiB: number }> = {
-  'offsite verify walk': () =>
-    measure([process.execPath, '--import', 'tsx', new URL(import.meta.url).pathname, '--child', src, copy]),
+  'offsite verify walk': () => measure([process.execPath, '--input-type=module', '-e', WALK, src, copy]),
   'rsync -a --link-dest': () => {
     rmSync(linked, { recursive: true, force: true });
     dropCaches();
     return measure(['rsync', '-a', '--delete', `--link-dest=${copy}`, `${src}/`, `${linked}/`]);
+  },
+  "rsync --link-dest with offsite's options": () => {
+    rmSync(linked, { recursive: true, force: true });
+    dropCaches();
+    return measure([
+      'rsync',
+      '-a',
+      '-H',
+      '-A',
+      '-X',
+      '--numeric-ids',
+      '--delete',
+      '--no-inc-recursive',
+      `--link-dest=${copy}`,
+      `${src}/`,
+      `${linked}/`,
+    ]);
   },
   'rsync -a --dry-run': () => measure(['rsync', '-a', '--delete', '--dry-run', `${src}/`, `${copy}/`]),
 };

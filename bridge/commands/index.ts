@@ -14,6 +14,7 @@ export interface CommandEntry {
 
 export const commands: CommandEntry[] = [
   { name: 'run', load: async () => (await import('./run.js')).runCommand },
+  { name: 'scrub', load: async () => (await import('./scrub.js')).scrubCommand },
   { name: 'status', load: async () => (await import('./status.js')).statusCommand },
   { name: 'check', load: async () => (await import('./check.js')).checkCommand },
   { name: 'report-failure', load: async () => (await import('./report-failure.js')).reportFailureCommand },

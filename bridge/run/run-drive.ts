@@ -35,6 +35,8 @@ export interface RunDeps {
   /** everything that listens to the run, in the order it hears each event (reportersFor) */
   reporters: readonly Reporter[];
   signal?: AbortSignal;
+  /** false: the run is not a backup and is not recorded as one in the ledger (`offsite scrub`) */
+  recordRun?: boolean;
 }
 
 /**
@@ -156,7 +158,7 @@ async function runWithReporters(
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     // last: the status is out and the mail is sent whatever state_dir can still take (a full disk)
-    if (outcome) await record(ledger, outcome, log);
+    if (outcome && deps.recordRun !== false) await record(ledger, outcome, log);
   }
 }
 

@@ -10,12 +10,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Ledger } from '../../../bridge/ledger.js';
+import { mountAt } from '../../../bridge/mounts.js';
 import { runSteps } from '../../../bridge/run/runner.js';
 import { scrub } from '../../../bridge/steps/scrub.js';
 import { sync } from '../../../bridge/steps/sync.js';
 import { verify } from '../../../bridge/steps/verify.js';
+import { makeExt4 } from '../../helpers/loop.js';
 import { testRun } from '../../helpers/run-context.js';
 import { awkwardTree, tempDir } from '../../helpers/trees.js';
+import { offsiteHere } from '../../units/cli.js';
 
 const cleanup: (() => void)[] = [];
 
@@ -148,5 +151,47 @@ describe('offsite scrub (the step)', () => {
     assert.equal(bad.outcome.result, 'failed');
     assert.match(bad.outcome.message, /^borg check --repository-only failed on the copy/);
     assert.equal(existsSync(join(target, 'snapshots', '.borg-view')), false, 'the view is gone');
+  });
+
+  it('offsite scrub on a mounted drive: mount, scrub, unmount by the same steps; not a backup in the ledger', async () => {
+    const dir = tempDir('offsite-scrub-cli-');
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const img = makeExt4(32);
+    cleanup.push(() => img.detach());
+    const src = join(dir, 'src');
+    awkwardTree(src);
+    const mnt = join(dir, 'mnt');
+    mkdirSync(mnt);
+    const file = join(dir, 'config.yaml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        state_dir: join(dir, 'state'),
+        source: { path: src },
+        drives: [{ name: 'alpha', uuid: img.uuid, mount_point: mnt }],
+      }),
+    );
+    const cli = (...args: string[]) => offsiteHere([...args, '--config', file]);
+    assert.equal((await cli('enrol', 'alpha')).exitCode, 0);
+    const backup = await cli('run', 'alpha');
+    assert.equal(backup.exitCode, 0, backup.stderr + backup.stdout);
+    const ledger = new Ledger(join(dir, 'state'));
+    const after = ledger.drive('alpha');
+
+    const r = await cli('scrub', 'alpha');
+    assert.equal(r.exitCode, 0, r.stderr + r.stdout);
+    const said = r.stdout + r.stderr;
+    for (const step of ['identify', 'mount', 'scrub', 'unmount'])
+      assert.match(said, new RegExp(`alpha: ${step}: `));
+    assert.doesNotMatch(said, /alpha: (sync|verify): /);
+    assert.match(said, /read 8 files \(70087 bytes\) back from the drive: 8 compared with the source/);
+    assert.equal(mountAt(mnt), null, 'unmounted again');
+    assert.deepEqual(ledger.drive('alpha').last_success, after.last_success, 'a scrub is not a backup');
+    assert.equal(ledger.history().length, 1);
+    assert.ok(ledger.scrub('alpha')?.last_full_pass);
+
+    const help = await offsiteHere(['scrub', '--help']);
+    assert.equal(help.exitCode, 0);
+    assert.match(help.stdout, /throwaway view/);
   });
 });
