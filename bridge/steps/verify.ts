@@ -13,7 +13,6 @@ import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { budgetBytes } from '../config/budget.js';
 import { errorMessage } from '../error-message.js';
-import type { SyncProgress } from '../events.js';
 import { Ledger } from '../ledger.js';
 import { isoNow } from '../protocol.js';
 import { excludeMatcher } from '../rsync/exclude.js';

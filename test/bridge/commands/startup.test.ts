@@ -10,9 +10,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { tempDir } from '../helpers/trees.js';
+import { tempDir } from '../../helpers/trees.js';
 
-const CLI = new URL('../../bridge/cli.ts', import.meta.url).pathname;
+const CLI = new URL('../../../bridge/cli.ts', import.meta.url).pathname;
 const dir = tempDir('offsite-startup-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
