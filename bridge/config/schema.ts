@@ -254,7 +254,7 @@ const fields = z
           .meta(
             about({
               description:
-                'borg check --repository-only on the copy. auto: when the source is a Borg repository and borg is installed; always: fail without borg; never.',
+                'offsite scrub: borg check --repository-only on a throwaway view of the copy (never the copy itself: borg rewrites what it checks). auto: when the copy is a Borg repository and borg is installed; always: fail without borg; never.',
             }),
           ),
       })
