@@ -322,12 +322,20 @@ export function isOverdue(record: DriveRecord, overdueAfterDays: number, now: Da
   return age === null || age > overdueAfterDays;
 }
 
+/** What is asked of the system about a drive, not kept in the ledger. */
+export interface DriveNow {
+  /** plugged in (bridge/presence.ts) */
+  present: boolean;
+  /** opened by `offsite open` (bridge/open-record.ts) */
+  open: boolean;
+}
+
 /** The retained `<root>/drive/<name>` payload. A time that cannot be trusted is published as null. */
 export function driveState(
   record: DriveRecord,
   config: Pick<Config, 'overdue_after_days'>,
   now: Date,
-  present: boolean,
+  { present, open }: DriveNow,
 ): DriveState {
   const age = ageDays(record, now);
   const lastRun = isoTime.safeParse(record.last_run).success ? record.last_run : null;
@@ -345,5 +353,6 @@ export function driveState(
       ? record.scrub!.last_full_pass
       : null,
     scrub_progress: scrubPercent(record.scrub),
+    open,
   });
 }

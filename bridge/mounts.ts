@@ -61,7 +61,8 @@ export function deviceNumber(path: string): string | null {
   }
 }
 
-function realOrSelf(path: string): string {
+/** The path with every symbolic link resolved, or as it is when it does not resolve. */
+export function realOrSelf(path: string): string {
   try {
     return realpathSync(path);
   } catch {

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 
-export const RUN_STATES = ['idle', 'running', 'success', 'failed'] as const;
+/** `open`: a drive is unlocked and mounted read-only for browsing or a restore (`offsite open`): not safe to remove */
+export const RUN_STATES = ['idle', 'running', 'success', 'failed', 'open'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
 export const RESULTS = ['success', 'warning', 'failed'] as const;
@@ -63,6 +64,8 @@ export const driveSchema = z.object({
   scrub_last_full_pass: isoTime.nullable().default(null),
   /** how far the pass under way is, 0..100 (null: the drive has not been scrubbed yet) */
   scrub_progress: z.number().min(0).max(100).nullable().default(null),
+  /** unlocked and mounted read-only by `offsite open` until `offsite close`: not safe to remove */
+  open: z.boolean().default(false),
 });
 export type DriveState = z.infer<typeof driveSchema>;
 

@@ -10,7 +10,7 @@ export const PATTERNS = ['steady', 'blink', 'pulse', 'off'] as const;
 export type Pattern = (typeof PATTERNS)[number];
 
 /** What the light says, most urgent first; `off` means "nothing known" (or no broker). */
-export const LIGHT_STATES = ['failed', 'running', 'overdue', 'success', 'idle', 'off'] as const;
+export const LIGHT_STATES = ['failed', 'running', 'open', 'overdue', 'success', 'idle', 'off'] as const;
 export type LightState = (typeof LIGHT_STATES)[number];
 
 export interface Light {
@@ -32,17 +32,25 @@ export const OFF: Light = { state: 'off', color: '#000000', pattern: 'off', beca
 
 /**
  * One node's state. The run state wins while something is running or failed;
- * otherwise the rotation reminder (docs/design.md §7: every drive overdue) outranks the
- * last success, so a green light never hides that no copy is recent.
+ * then a drive opened by `offsite open` (it is not safe to remove, whatever
+ * else went well); otherwise the rotation reminder (docs/design.md §7: every
+ * drive overdue) outranks the last success, so a green light never hides that
+ * no copy is recent.
  */
 export function nodeState(view: NodeView): { state: Exclude<LightState, 'off'>; because: string } | null {
-  const status = view.status?.state === 'idle' ? (lastRun(view) ?? view.status) : view.status;
+  // an idle or open status says nothing of the runs: the light keeps the last finished one's
+  const said = view.status?.state;
+  const status = said === 'idle' || said === 'open' ? (lastRun(view) ?? view.status) : view.status;
   const running = status?.drive ? `${status.drive} ${status.state}` : status?.state;
   if (status?.state === 'failed')
     return { state: 'failed', because: `${running}${status.step ? ` at ${status.step}` : ''}` };
   if (status?.state === 'running')
     return { state: 'running', because: `${running}${status.step ? ` (${status.step})` : ''}` };
   const drives = [...view.drives.values()];
+  const open = drives.filter((d) => d.open).map((d) => d.name);
+  if (said === 'open' && view.status?.drive && !open.includes(view.status.drive))
+    open.push(view.status.drive);
+  if (open.length) return { state: 'open', because: `${open.join(', ')} open` };
   if (drives.length > 0 && drives.every((d) => d.overdue))
     return { state: 'overdue', because: `every drive overdue (${drives.map((d) => d.name).join(', ')})` };
   if (status?.state === 'success') return { state: 'success', because: running ?? 'success' };
@@ -69,7 +77,7 @@ function lastRun(view: NodeView): Pick<Status, 'state' | 'drive' | 'step'> | nul
   return { state: last.last_result === 'failed' ? 'failed' : 'success', drive: last.name, step: null };
 }
 
-/** The light for all followed nodes: the most urgent node wins (failed > running > overdue > success > idle). */
+/** The light for all followed nodes: the most urgent node wins (failed > running > open > overdue > success > idle). */
 export function arbitrate(nodes: ReadonlyMap<string, NodeView>, styles: LedConfig['states']): Light {
   let best: { node: string; state: Exclude<LightState, 'off'>; because: string } | null = null;
   for (const [node, view] of nodes) {

@@ -21,14 +21,17 @@ const LAYERS: { name: string; holds(unit: string): boolean }[] = [
   {
     name: 'features',
     holds: (u) =>
-      ['bridge/reporters/', 'bridge/homeassistant/', 'bridge/demo/'].includes(u) ||
+      ['bridge/reporters/', 'bridge/homeassistant/', 'bridge/demo/', 'bridge/open/'].includes(u) ||
       u.startsWith('led-agent/') ||
       u.startsWith('units/'),
   },
   { name: 'run engine', holds: (u) => u === 'bridge/run/' },
   { name: 'steps', holds: (u) => u === 'bridge/steps/' },
   { name: 'messages', holds: (u) => ['bridge/mqtt/', 'bridge/email/'].includes(u) },
-  { name: 'records', holds: (u) => ['bridge/ledger.ts', 'bridge/words.ts'].includes(u) },
+  {
+    name: 'records',
+    holds: (u) => ['bridge/ledger.ts', 'bridge/words.ts', 'bridge/open-record.ts'].includes(u),
+  },
   { name: 'copying', holds: (u) => u === 'bridge/rsync/' },
   { name: 'base', holds: (u) => u.startsWith('bridge/') },
 ];

@@ -44,3 +44,15 @@ function mistake(args: string[], options: Options): string | undefined {
   }
   return undefined;
 }
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** "30m", "2h", "90s", "1h30m" in seconds; a UsageError naming `option` otherwise. */
+export function parseDuration(text: string, option: string): number {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)([smhd])/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== text)
+    throw new UsageError(`${option} takes a duration such as 30m, 2h, 90s or 1h30m (got "${text}")`);
+  const seconds = parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
+  if (!(seconds > 0)) throw new UsageError(`${option} takes a duration longer than nothing (got "${text}")`);
+  return seconds;
+}

@@ -5,6 +5,7 @@ import { driveState, Ledger, successUnknown } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { driveMessage, eventMessage } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce } from '../mqtt/oneshot.js';
+import { isOpen } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import { type DriveState, isoNow } from '../protocol.js';
 import { EmailReporter } from '../reporters/email.js';
@@ -50,7 +51,10 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
 
   for (const drive of config.drives) {
     const record = ledger.drive(drive.name);
-    const state = driveState(record, config, now, await present(drive));
+    const state = driveState(record, config, now, {
+      present: await present(drive),
+      open: isOpen(config.state_dir, drive),
+    });
     messages.push(driveMessage(config, state));
     const becameOverdue = state.overdue && !record.overdue_notified_at;
     const said = overdueText(

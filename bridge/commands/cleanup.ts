@@ -1,16 +1,10 @@
-import { type Drive, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { describeBusy, tryLock, whoHolds } from '../lockfile.js';
-import type { Logger } from '../log.js';
+import { describeOpen, openState, removeOpenRecord } from '../open-record.js';
 import { driveLockFile } from '../run/run-drive.js';
-import {
-  closeMapping,
-  driveDevices,
-  foreignMount,
-  foreignMountMessage,
-  unmountDrive,
-} from '../steps/teardown.js';
+import { clearDrive } from '../steps/teardown.js';
 import { type Command, driveNamed, UsageError } from './command.js';
 
 export const cleanupCommand: Command = {
@@ -22,6 +16,10 @@ Unmounts the drive from its mount point (lazily when a plain unmount keeps
 failing, e.g. after the drive was pulled; anything else mounted there is left
 alone, with a warning) and stops its cryptsetup unit, checking that
 /dev/mapper/<mapper> is gone. Does nothing, quietly, when nothing is open.
+
+A drive opened by \`offsite open\` is left mounted (it is someone's until
+\`offsite close\`); what an opening left behind once its mount has gone
+(the drive was pulled) is cleared like the rest.
 
 It takes the drive's lock first, without waiting: while a run of the drive
 is alive (or programs of a run that was killed, e.g. its rsync, still run)
@@ -65,37 +63,20 @@ Example:
       return EXIT.ok;
     }
     try {
-      return (await closeDrive(name, drive, ctx.log)) ? EXIT.ok : EXIT.failed;
+      // opened by `offsite open`: someone is reading it, until `offsite close`
+      const open = openState(config.state_dir, drive);
+      if (open.is === 'open') {
+        ctx.log.info(
+          `cleanup ${name}: the drive is open (offsite open, ${describeOpen(open.record)}): left as it is`,
+        );
+        return EXIT.ok;
+      }
+      const at = open.is === 'stale' ? [open.record.at] : [];
+      const ok = await clearDrive(`cleanup ${name}`, drive, ctx.log, at);
+      if (ok && open.is === 'stale') removeOpenRecord(config.state_dir, name);
+      return ok ? EXIT.ok : EXIT.failed;
     } finally {
       lock.release();
     }
   },
 };
-
-/** Unmount and close what is open; false when something could not be. */
-async function closeDrive(
-  name: string,
-  drive: Exclude<Drive, { kind: 'directory' }>,
-  log: Logger,
-): Promise<boolean> {
-  let ok = true;
-  try {
-    const devices = await driveDevices(drive);
-    const foreign = foreignMount(drive.mountPoint, devices);
-    if (foreign) log.warn(`cleanup ${name}: ${foreignMountMessage(foreign, drive.mountPoint, name)}`);
-    else if (await unmountDrive(drive.mountPoint, devices, { lazy: true }))
-      log.info(`cleanup ${name}: unmounted ${drive.mountPoint}`);
-  } catch (e) {
-    log.error(`cleanup ${name}: ${errorMessage(e)}`);
-    ok = false;
-  }
-  if (drive.kind === 'luks') {
-    try {
-      if (await closeMapping(drive.mapper)) log.info(`cleanup ${name}: closed /dev/mapper/${drive.mapper}`);
-    } catch (e) {
-      log.error(`cleanup ${name}: ${errorMessage(e)}`);
-      ok = false;
-    }
-  }
-  return ok;
-}

@@ -126,7 +126,9 @@ Options:
       const now = new Date();
       await publishOnce(
         config.mqtt,
-        config.drives.map((d) => driveRecordMessage(config, ledger.drive(d.name), now, true)),
+        config.drives.map((d) =>
+          driveRecordMessage(config, ledger.drive(d.name), now, { present: true, open: false }),
+        ),
         { log: ctx.log, role: 'demo' },
       );
       await lightShows(led, 'overdue');

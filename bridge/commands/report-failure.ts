@@ -14,6 +14,7 @@ import {
   topicsFor,
 } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce, readRetained } from '../mqtt/oneshot.js';
+import { isOpen } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import { decode, isoNow, type Status, statusSchema } from '../protocol.js';
 import { type Delivery, EmailReporter } from '../reporters/email.js';
@@ -230,7 +231,10 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
 
   const drive = findDrive(config, driveName)!;
   const messages: Outgoing[] = [
-    driveRecordMessage(config, updated, ended, await (deps.present ?? isPresent)(drive)),
+    driveRecordMessage(config, updated, ended, {
+      present: await (deps.present ?? isPresent)(drive),
+      open: isOpen(config.state_dir, drive),
+    }),
     eventMessage(config, { event_type: 'failed', drive: driveName, step, message, time: isoNow(ended) }),
   ];
   // the one status topic is shared by all drives: never overwrite another drive's run in progress

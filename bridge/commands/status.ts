@@ -1,5 +1,6 @@
 import { type Config, loadConfig } from '../config.js';
 import { type DriveRecord, driveState, type HistoryEntry, Ledger, successUnknown } from '../ledger.js';
+import { openState } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import { type DriveState, isoNow } from '../protocol.js';
 import { formatAge, lastResultText, localTime, scrubText, UNKNOWN, yesNo } from '../words.js';
@@ -8,6 +9,8 @@ import type { Command } from './command.js';
 export interface DriveStatus extends DriveState {
   /** the step and reason of the last failure, when there was one */
   last_failure: DriveRecord['last_failure'];
+  /** opened by `offsite open`: where, and since when; null when it is not open */
+  opened: { at: string; since: string } | null;
   /**
    * the ledger's last success when it cannot be trusted (not a time, or in
    * the future): last_success is then null and the drive counts as never
@@ -35,8 +38,11 @@ export async function statusReport(
   const drives = await Promise.all(
     config.drives.map(async (d) => {
       const record = ledger.drive(d.name);
+      const state = openState(config.state_dir, d);
+      const open = state.is === 'open' ? { at: state.record.at, since: state.record.opened } : null;
       return {
-        ...driveState(record, config, now, await present(d)),
+        ...driveState(record, config, now, { present: await present(d), open: open !== null }),
+        opened: open,
         last_failure: record.last_failure,
         untrusted_last_success: successUnknown(record, now) ? record.last_success : null,
       };
@@ -59,7 +65,7 @@ export function statusTable(report: StatusReport): string {
     d.untrusted_last_success ? UNKNOWN : localTime(d.last_success),
     d.untrusted_last_success ? UNKNOWN : d.last_success ? formatAge(d.age_days) : '-',
     yesNo(d.overdue),
-    yesNo(d.present),
+    d.open ? 'open' : yesNo(d.present),
     scrubText(d.scrub_progress, d.scrub_last_full_pass),
     lastResultText(d),
   ]);
@@ -70,12 +76,20 @@ export function statusTable(report: StatusReport): string {
       .join('  ')
       .trimEnd();
   const overdue = report.drives.filter((d) => d.overdue).map((d) => d.name);
+  const open = report.drives.flatMap((d) =>
+    d.opened
+      ? [
+          `${d.name} is open (offsite open) on ${d.opened.at} since ${localTime(d.opened.since)}: not safe to remove until offsite close ${d.name}.`,
+        ]
+      : [],
+  );
   return [
     line(header),
     ...rows.map(line),
     '',
     `A drive is overdue ${report.overdue_after_days} days after its last success.` +
       (overdue.length ? ` Overdue now: ${overdue.join(', ')}.` : ' None is overdue.'),
+    ...open,
     '',
   ].join('\n');
 }
@@ -94,7 +108,8 @@ Reads the ledger in state_dir and prints one line per configured drive:
   OVERDUE       yes when the copy is older than overdue_after_days, or the
                 drive has never been backed up (or when, is unknown: the
                 ledger's time is not a time, or lies in the future)
-  PRESENT       yes when the drive is plugged in now
+  PRESENT       yes when the drive is plugged in now; open when offsite open
+                has it mounted (not safe to remove until offsite close)
   SCRUB         how far the rolling scrub (each run reads back a slice of
                 the copy it did not write) is through its pass over the
                 whole copy, and when the last whole pass ended
@@ -103,8 +118,9 @@ Reads the ledger in state_dir and prints one line per configured drive:
 Options:
   --json   print the same as JSON: { node_id, time, overdue_after_days,
            drives: [...], history: [...] }; each drive has the fields of its
-           retained MQTT drive state, plus last_failure and
+           retained MQTT drive state, plus last_failure,
            untrusted_last_success (the ledger's time, when it is unknown)
+           and opened ({ at, since } while offsite open has it, else null)
 
 A ledger that cannot be read (not JSON, not a ledger) is read as empty, with
 a warning; the next run or check moves it aside and mails about it.

@@ -91,6 +91,11 @@ export const ledSchema = z
         running: style('#33c280', 'steady', 'While a backup runs.'),
         success: style('#00ff00', 'steady', 'The last backup succeeded: safe to remove.'),
         failed: style('#ff0000', 'steady', 'The last backup failed.'),
+        open: style(
+          '#0050ff',
+          'blink',
+          'A drive is open (offsite open): not safe to remove. Blinking, so that no LED shows it as it shows success.',
+        ),
         overdue: style('#ffbf00', 'pulse', 'Every drive is overdue.'),
         idle: style('#000000', 'off', 'Nothing to show.'),
       })
@@ -99,6 +104,7 @@ export const ledSchema = z
         running: { color: '#33c280', pattern: 'steady' },
         success: { color: '#00ff00', pattern: 'steady' },
         failed: { color: '#ff0000', pattern: 'steady' },
+        open: { color: '#0050ff', pattern: 'blink' },
         overdue: { color: '#ffbf00', pattern: 'pulse' },
         idle: { color: '#000000', pattern: 'off' },
       })

@@ -1,7 +1,8 @@
 /**
  * The entities of one drive, all read from its retained `<root>/drive/<name>`
  * topic: when it last succeeded and how old that copy is, how the last run
- * went, whether it is plugged in, whether it is overdue, its free space, and
+ * went, whether it is plugged in, whether it is open (`offsite open`: not
+ * safe to remove), whether it is overdue, its free space, and
  * how far the rolling scrub has read it.
  */
 import type { Config } from '../config.js';
@@ -15,6 +16,7 @@ export const DRIVE_KEYS = [
   'age',
   'last_result',
   'plugged_in',
+  'open',
   'overdue',
   'free_space',
   'last_full_scrub',
@@ -62,6 +64,13 @@ export function driveComponents(
       name: `${drive} plugged in`,
       value_template: onWhen('value_json.present'),
       device_class: 'plug',
+    }),
+    entity('open', 'binary_sensor', {
+      name: `${drive} open`,
+      value_template: onWhen('value_json.open'),
+      // on: opened by `offsite open`, not safe to remove
+      device_class: 'opening',
+      icon: 'mdi:folder-open',
     }),
     entity('overdue', 'binary_sensor', {
       name: `${drive} overdue`,

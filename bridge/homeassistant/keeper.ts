@@ -13,6 +13,7 @@ import { emptyRecord, Ledger } from '../ledger.js';
 import { childLogger, type Logger } from '../log.js';
 import { MqttLink } from '../mqtt/link.js';
 import { driveRecordMessage, topicsFor } from '../mqtt/messages.js';
+import { isOpen } from '../open-record.js';
 import { presence } from '../presence.js';
 import { AVAILABILITY, decode, driveSchema, homeAssistantStatusTopic } from '../protocol.js';
 import { publishDiscovery } from './publish.js';
@@ -159,7 +160,8 @@ export class DiscoveryKeeper {
           this.log.warn(`cannot read the ledger for ${drive.name}: ${errorMessage(e)}`);
         }
         const present = await this.present(drive);
-        return this.link.publish(driveRecordMessage(this.deps.config, record, now, present));
+        const open = isOpen(this.deps.config.state_dir, drive);
+        return this.link.publish(driveRecordMessage(this.deps.config, record, now, { present, open }));
       }),
     );
     return sent.every(Boolean);

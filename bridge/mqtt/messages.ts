@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { RunEnded } from '../events.js';
-import { type DriveRecord, driveState, lastSuccessAt } from '../ledger.js';
+import { type DriveNow, type DriveRecord, driveState, lastSuccessAt } from '../ledger.js';
 import {
   DEFAULT_BASE_TOPIC,
   type DriveState,
@@ -43,14 +43,14 @@ export function driveMessage(config: Pick<Config, 'node_id' | 'mqtt'>, state: Dr
   };
 }
 
-/** The retained drive payload from its ledger record; `present` is asked of the system by the caller. */
+/** The retained drive payload from its ledger record; whether it is plugged in and open is asked of the system by the caller. */
 export function driveRecordMessage(
   config: Config,
   record: DriveRecord,
   now: Date,
-  present: boolean,
+  facts: DriveNow,
 ): Outgoing {
-  return driveMessage(config, driveState(record, config, now, present));
+  return driveMessage(config, driveState(record, config, now, facts));
 }
 
 /** Events are never retained: a phone must not be told again about an old failure when it reconnects. */

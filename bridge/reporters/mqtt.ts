@@ -19,6 +19,7 @@ import {
   recordAfterRun,
   statusMessage,
 } from '../mqtt/messages.js';
+import { isOpen } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import type { Status } from '../protocol.js';
 import type { Bus } from '../run/bus.js';
@@ -170,7 +171,8 @@ export class MqttReporter implements Reporter {
     const here = present ?? (await (this.deps.present ?? isPresent)(drive));
     // a check that started before this drive's run began must not say it is away
     if (present === undefined && this.activeDrive === drive.name) return;
-    this.send(driveRecordMessage(this.deps.config, record, this.now(), here));
+    const open = isOpen(this.deps.config.state_dir, drive);
+    this.send(driveRecordMessage(this.deps.config, record, this.now(), { present: here, open }));
   }
 
   private send(msg: Parameters<MqttLink['publish']>[0]): void {

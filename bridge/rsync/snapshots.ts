@@ -274,6 +274,37 @@ export async function removePrevious(
   return [path];
 }
 
+/**
+ * What `current` holds, for someone about to restore from it, looked at
+ * without following anything: a snapshot of ours (its run id), a plain
+ * directory (an older layout), nothing yet, or something offsite never puts
+ * there (described, not followed).
+ */
+export type CurrentCopy =
+  | { kind: 'snapshot'; runId: string; path: string }
+  | { kind: 'directory'; path: string }
+  | { kind: 'none'; interrupted: boolean }
+  | { kind: 'unexpected'; what: string };
+
+export function currentCopy(l: Layout): CurrentCopy {
+  try {
+    const cur = lstatIn(l.target, l.current);
+    if (!cur) return { kind: 'none', interrupted: isDriveDir(l.target, l.staging) };
+    if (cur.isSymbolicLink()) {
+      const link = readlinkSync(l.current);
+      const name = snapshotNamed(link);
+      if (name && isCopyDir(l, join(l.snapshots, name)))
+        return { kind: 'snapshot', runId: name, path: join(l.snapshots, name) };
+      return { kind: 'unexpected', what: `a symlink to ${link}, which is not a copy on this drive` };
+    }
+    if (cur.isDirectory()) return { kind: 'directory', path: l.current };
+    return { kind: 'unexpected', what: `a ${kindOf(cur)}` };
+  } catch (e) {
+    if (e instanceof DrivePathError) return { kind: 'unexpected', what: e.message };
+    throw e;
+  }
+}
+
 /** The snapshot `current` names, relative to the target (for logs), or null. */
 export function currentTarget(l: Layout): string | null {
   try {

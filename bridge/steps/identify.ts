@@ -1,5 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
+import { EXIT } from '../exit.js';
 import { deviceByUuid, mapperPath, mountAt, probeType } from '../mounts.js';
+import { openRefusal, openState, removeOpenRecord } from '../open-record.js';
 import { checkEnrolled } from './marker.js';
 import { type RunContext, type Step, StepError } from './step.js';
 import { closeMapping, foreignMount, foreignMountMessage, unmountDrive } from './teardown.js';
@@ -36,11 +38,28 @@ async function clearStale(ctx: RunContext, mountPoint: string, devices: string[]
   }
 }
 
+/**
+ * A drive opened by `offsite open` is someone's, until `offsite close`: a run
+ * (or a second open) refuses it, touching nothing. The record of an opening
+ * whose mount has gone (pulled, unmounted by hand) is removed, and what it
+ * left is cleared below like any stale mount.
+ */
+function refuseIfOpen(ctx: RunContext): void {
+  const { config, drive } = ctx;
+  const open = openState(config.state_dir, drive);
+  if (open.is === 'open') throw new StepError(openRefusal(open.record), { exitCode: EXIT.tempfail });
+  if (open.is === 'stale') {
+    ctx.log.warn(`${drive.name}: it was left open by offsite open, but ${open.why}: taken as closed`);
+    removeOpenRecord(config.state_dir, drive.name);
+  }
+}
+
 export const identify: Step = {
   name: 'identify',
   title: 'checking that the drive is plugged in and is the one it claims to be',
   async run(ctx) {
     const { drive } = ctx;
+    refuseIfOpen(ctx);
     if (drive.kind === 'directory') {
       if (!existsSync(drive.directory) || !statSync(drive.directory).isDirectory())
         throw absent(`the directory ${drive.directory} of drive "${drive.name}" is gone`);

@@ -1,11 +1,12 @@
 /**
- * The steps of a run, in order, per kind of drive. Adding a step is one file
- * plus one entry here.
+ * The steps of a run, in order, per kind of drive; and those of `offsite open`
+ * and `offsite close`, made of the same steps. Adding a step is one file plus
+ * one entry here.
  */
 import type { Drive } from '../config.js';
 import { close } from './close.js';
 import { identify } from './identify.js';
-import { mount } from './mount.js';
+import { mount, mountReadOnly } from './mount.js';
 import { scrub } from './scrub.js';
 import type { Step } from './step.js';
 import { sync } from './sync.js';
@@ -17,6 +18,20 @@ const STEPS: Record<Drive['kind'], readonly Step[]> = {
   luks: [identify, unlock, mount, sync, verify, unmount, close],
   filesystem: [identify, mount, sync, verify, unmount],
   directory: [identify, sync, verify],
+};
+
+/** `offsite open`: to browse or restore, read-only */
+const OPEN: Record<Drive['kind'], readonly Step[]> = {
+  luks: [identify, unlock, mountReadOnly],
+  filesystem: [identify, mountReadOnly],
+  directory: [identify],
+};
+
+/** `offsite close` */
+const CLOSE: Record<Drive['kind'], readonly Step[]> = {
+  luks: [unmount, close],
+  filesystem: [unmount],
+  directory: [],
 };
 
 export function stepsFor(drive: Drive): readonly Step[] {
@@ -32,4 +47,12 @@ export function scrubStepsFor(drive: Drive): readonly Step[] {
     scrub,
   );
   return steps;
+}
+
+export function openStepsFor(drive: Drive): readonly Step[] {
+  return OPEN[drive.kind];
+}
+
+export function closeStepsFor(drive: Drive): readonly Step[] {
+  return CLOSE[drive.kind];
 }

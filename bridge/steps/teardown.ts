@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Drive } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { run } from '../exec.js';
+import type { Logger } from '../log.js';
 import { deviceByUuid, isMountOf, type MountEntry, mapperPath, mountAt } from '../mounts.js';
 import { cryptsetupUnit } from '../systemd.js';
 import { StepError } from './step.js';
@@ -104,4 +105,39 @@ export async function closeMapping(mapper: string): Promise<boolean> {
       `the LUKS mapping ${dev} is still open: ${problems.join('; ') || 'it did not go away'}`,
     );
   return true;
+}
+
+/**
+ * Unmount and close what is open of the drive (at its mount point, and at
+ * `alsoAt`: where `offsite open --at` mounted it); false when something could
+ * not be. Also how `offsite close` clears what a stale opening left.
+ */
+export async function clearDrive(
+  who: string,
+  drive: Exclude<Drive, { kind: 'directory' }>,
+  log: Logger,
+  alsoAt: readonly string[] = [],
+): Promise<boolean> {
+  const name = drive.name;
+  let ok = true;
+  for (const mountPoint of new Set([drive.mountPoint, ...alsoAt]))
+    try {
+      const devices = await driveDevices(drive);
+      const foreign = foreignMount(mountPoint, devices);
+      if (foreign) log.warn(`${who}: ${foreignMountMessage(foreign, mountPoint, name)}`);
+      else if (await unmountDrive(mountPoint, devices, { lazy: true }))
+        log.info(`${who}: unmounted ${mountPoint}`);
+    } catch (e) {
+      log.error(`${who}: ${errorMessage(e)}`);
+      ok = false;
+    }
+  if (drive.kind === 'luks') {
+    try {
+      if (await closeMapping(drive.mapper)) log.info(`${who}: closed /dev/mapper/${drive.mapper}`);
+    } catch (e) {
+      log.error(`${who}: ${errorMessage(e)}`);
+      ok = false;
+    }
+  }
+  return ok;
 }

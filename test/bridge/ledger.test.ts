@@ -176,14 +176,14 @@ email: {smtp: {port: ${smtp.port}}, from: nas@example.org, to: [me@example.org]}
       '2026-13-45T99:00:00Z',
     ]) {
       const record = { ...emptyRecord('alpha'), last_success, last_result: 'success' as const };
-      const state = driveState(record, config, now, false);
+      const state = driveState(record, config, now, { present: false, open: false });
       assert.equal(state.overdue, true, last_success);
       assert.equal(state.last_success, null);
       assert.equal(state.age_days, null);
     }
     // a success a few minutes ahead (the clock was corrected since) is just fresh
     const ahead = { ...emptyRecord('alpha'), last_success: new Date(now.getTime() + 60_000).toISOString() };
-    assert.equal(driveState(ahead, config, now, false).overdue, false);
+    assert.equal(driveState(ahead, config, now, { present: false, open: false }).overdue, false);
 
     const dir = mkdtempSync(join(tmpdir(), 'offsite-ledger-'));
     mkdirSync(join(dir, 'state'));

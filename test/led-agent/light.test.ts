@@ -34,6 +34,7 @@ describe('light: which light for which state', () => {
       running: ['#33c280', 'steady'],
       success: ['#00ff00', 'steady'],
       failed: ['#ff0000', 'steady'],
+      open: ['#0050ff', 'blink'],
     } as const;
     for (const [state, [color, pattern]] of Object.entries(expected)) {
       const light = one(view(state as Status['state']));
@@ -145,15 +146,64 @@ describe('light: which light for which state', () => {
     assert.equal(one(none).state, 'idle');
   });
 
-  it('across nodes: failed > running > overdue > success > idle', () => {
+  it('a drive opened by offsite open is never green: open outranks success and the reminder, not a failure or a run', () => {
+    const opened = (
+      s: Status['state'] | undefined,
+      open: Array<[string, boolean]>,
+      overdue = false,
+    ): NodeView => ({
+      ...(s ? { status: statusSchema.parse(JSON.parse(status(s))) } : {}),
+      drives: new Map(
+        open.map(([name, isOpen]): [string, DriveState] => [
+          name,
+          driveSchema.parse(JSON.parse(drive(name, overdue, { open: isOpen }))),
+        ]),
+      ),
+    });
+    // the status says open (alpha was just opened): not green, whatever the drives' last runs were
+    const justOpened = one(opened('open', [['alpha', true]]));
+    assert.deepEqual([justOpened.state, justOpened.color, justOpened.pattern], ['open', '#0050ff', 'blink']);
+    assert.equal(justOpened.because, 'nas: alpha open');
+    // bravo's run succeeded since, and the status says success: alpha is still open
+    assert.equal(
+      one(
+        opened('success', [
+          ['alpha', true],
+          ['bravo', false],
+        ]),
+      ).state,
+      'open',
+    );
+    assert.equal(one(opened('idle', [['alpha', true]], true)).state, 'open');
+    assert.equal(one(opened(undefined, [['alpha', true]])).state, 'open');
+    // a run in progress or a failure still says so
+    assert.equal(one(opened('running', [['alpha', true]])).state, 'running');
+    assert.equal(one(opened('failed', [['alpha', true]])).state, 'failed');
+    // closed again (the status idle): the last run's light
+    assert.equal(one(opened('idle', [['alpha', false]])).state, 'success');
+    // an open status keeps a failed last run red
+    const failedBefore: NodeView = {
+      status: statusSchema.parse(JSON.parse(status('open', { drive: 'alpha' }))),
+      drives: new Map([
+        [
+          'alpha',
+          driveSchema.parse(JSON.parse(drive('alpha', false, { last_result: 'failed', open: true }))),
+        ],
+      ]),
+    };
+    assert.equal(one(failedBefore).state, 'failed');
+  });
+
+  it('across nodes: failed > running > open > overdue > success > idle', () => {
     const views: Record<string, NodeView> = {
       failed: view('failed'),
       running: view('running'),
+      open: view('open'),
       overdue: view('idle', [['alpha', true]]),
       success: view('success'),
       idle: view('idle'),
     };
-    const order = ['failed', 'running', 'overdue', 'success', 'idle'];
+    const order = ['failed', 'running', 'open', 'overdue', 'success', 'idle'];
     for (let i = 0; i < order.length; i++)
       for (let j = 0; j < order.length; j++) {
         const a = order[i]!;

@@ -11,6 +11,7 @@ import { deviceName } from '../../../bridge/homeassistant/device.js';
 import { discoveryPayload, discoveryTopicFor, entityIds } from '../../../bridge/homeassistant/discovery.js';
 import { driveState, emptyRecord } from '../../../bridge/ledger.js';
 import { eventMessage, recordAfterRun } from '../../../bridge/mqtt/messages.js';
+import { openStatus } from '../../../bridge/open/publish.js';
 import { EVENT_TYPES, idleStatus, isoTime, topics } from '../../../bridge/protocol.js';
 import { RunStatus } from '../../../bridge/reporters/run-status.js';
 import {
@@ -85,6 +86,13 @@ function publishedPayloads(): Map<string, Record<string, unknown>[]> {
     sync(run, now),
     run.ended(end, now),
     new RunStatus(null).ended({ ...end, result: 'success', step: null, message: 'done', bytes: 5 }, now),
+    openStatus(
+      'alpha',
+      { open: true, message: 'alpha is open, read-only, on /mnt/offsite/alpha' },
+      null,
+      now,
+    ),
+    openStatus('alpha', { open: false, message: 'alpha is closed: safe to remove' }, null, now),
   ];
   const never = emptyRecord('alpha');
   const done = recordAfterRun(never, { ...end, result: 'success', freeBytes: 12, sizeBytes: 100 });
@@ -100,9 +108,11 @@ function publishedPayloads(): Map<string, Record<string, unknown>[]> {
   };
   const drives = (name: string) =>
     [never, done, scrubbed].flatMap((r) =>
-      [true, false].map(
-        (present) => driveState({ ...r, name }, config, now, present) as Record<string, unknown>,
-      ),
+      [
+        { present: true, open: false },
+        { present: false, open: false },
+        { present: true, open: true },
+      ].map((facts) => driveState({ ...r, name }, config, now, facts) as Record<string, unknown>),
     );
   return new Map<string, Record<string, unknown>[]>([
     [T.status, statuses as unknown as Record<string, unknown>[]],
@@ -183,7 +193,7 @@ describe('Home Assistant discovery', () => {
       assert.equal(c.device_class, deviceClass, id);
     };
     expect('state', 'sensor', 'enum');
-    assert.deepEqual(byId.get('state')?.options, ['idle', 'running', 'success', 'failed']);
+    assert.deepEqual(byId.get('state')?.options, ['idle', 'running', 'success', 'failed', 'open']);
     expect('step', 'sensor');
     expect('progress', 'sensor');
     assert.equal(byId.get('progress')?.unit_of_measurement, '%');
@@ -202,6 +212,7 @@ describe('Home Assistant discovery', () => {
       assert.equal(byId.get(`${d}_age`)?.unit_of_measurement, 'd');
       expect(`${d}_last_result`, 'sensor', 'enum');
       expect(`${d}_plugged_in`, 'binary_sensor', 'plug');
+      expect(`${d}_open`, 'binary_sensor', 'opening');
       expect(`${d}_overdue`, 'binary_sensor', 'problem');
       expect(`${d}_free_space`, 'sensor', 'data_size');
       expect(`${d}_last_full_scrub`, 'sensor', 'timestamp');
