@@ -71,9 +71,12 @@ A drive that is not plugged in is not a failure: nothing is started, no
 event or mail goes out, the ledger and the LED stay as they were, and the
 MQTT status says "idle" with a message naming the drive. Exit code 75.
 
+A drive opened by \`offsite open\` is refused the same way, with nothing
+published (exit 75): close it first with \`offsite close <drive>\`.
+
 Exit codes: 0 done (safe to remove), 1 failed, 2 usage or configuration error,
-75 the drive was not plugged in, or another run of it is in progress (nothing
-was started).
+75 the drive was not plugged in, another run of it is in progress, or it is
+open (nothing was started).
 
 Example:
   offsite run alpha

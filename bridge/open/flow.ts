@@ -25,10 +25,11 @@ import {
   removeOpenRecord,
   writeOpenRecord,
 } from '../open-record.js';
+import { isPresent } from '../presence.js';
 import { processStart } from '../processes.js';
 import { currentCopy, layout } from '../rsync/snapshots.js';
 import { Bus } from '../run/bus.js';
-import { driveLockFile } from '../run/run-drive.js';
+import { absentMessage, driveLockFile } from '../run/run-drive.js';
 import { newRunId, runSteps } from '../run/runner.js';
 import { closeStepsFor, openStepsFor } from '../steps/index.js';
 import type { RunContext, RunFacts, Step } from '../steps/step.js';
@@ -139,6 +140,10 @@ export async function openDrive(
   opts: OpenOptions,
   deps: FlowDeps,
 ): Promise<Outcome> {
+  const headerHint = drive.kind === 'luks' ? [damagedHeaderHint(config.state_dir, drive.name)] : [];
+  // a LUKS header overwritten takes the UUID with it: the drive then looks absent
+  if (!(await isPresent(drive)))
+    return { exitCode: EXIT.tempfail, lines: [absentMessage(drive), ...headerHint] };
   const lock = lockDrive(config, drive, 'open');
   if ('exitCode' in lock) return lock;
   try {
@@ -148,10 +153,8 @@ export async function openDrive(
       // the runner said why; the undo walk left nothing mounted or unlocked
       const lines = [`${drive.name} was not opened (${ended.step} failed, above)`];
       const unreadable =
-        ended.step === 'unlock' ||
-        (ended.step === 'identify' && /not plugged in|not a LUKS container/.test(ended.message));
-      if (drive.kind === 'luks' && unreadable) lines.push(damagedHeaderHint(config.state_dir, drive.name));
-      return { exitCode: ended.exitCode, lines };
+        ended.step === 'unlock' || (ended.step === 'identify' && /not a LUKS container/.test(ended.message));
+      return { exitCode: ended.exitCode, lines: unreadable ? [...lines, ...headerHint] : lines };
     }
     const target = ctx.facts.target;
     if (!target) throw new Error(`${drive.name}: the open steps left no target`);

@@ -15,6 +15,7 @@ import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
 import type { Logger } from '../log.js';
+import { openRefusal, openState } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
@@ -48,6 +49,7 @@ export function driveLockFile(stateDir: string, drive: string): string {
   return join(stateDir, 'locks', `drive-${drive}.lock`);
 }
 
+/** Another run of the drive is in progress, or `offsite open` has it: nothing was started. EX_TEMPFAIL. */
 export class DriveBusyError extends Error {
   override name = 'DriveBusyError';
   readonly exitCode = EXIT.tempfail;
@@ -62,7 +64,7 @@ export class DriveAbsentError extends Error {
   readonly exitCode = EXIT.tempfail;
 }
 
-function absentMessage(drive: Drive): string {
+export function absentMessage(drive: Drive): string {
   const where =
     drive.kind === 'directory'
       ? `its directory ${drive.directory} does not exist`
@@ -84,6 +86,9 @@ export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Pro
       `another run of drive "${drive.name}" is in progress (${describeBusy(taken.busy)})`,
     );
   try {
+    // opened by `offsite open` (under this same lock): someone is reading it until `offsite close`
+    const open = openState(config.state_dir, drive);
+    if (open.is === 'open') throw new DriveBusyError(openRefusal(open.record));
     return await runWithReporters(config, drive, deps);
   } finally {
     taken.lock.release();

@@ -39,10 +39,11 @@ async function clearStale(ctx: RunContext, mountPoint: string, devices: string[]
 }
 
 /**
- * A drive opened by `offsite open` is someone's, until `offsite close`: a run
- * (or a second open) refuses it, touching nothing. The record of an opening
- * whose mount has gone (pulled, unmounted by hand) is removed, and what it
- * left is cleared below like any stale mount.
+ * A drive opened by `offsite open` is someone's, until `offsite close`: a
+ * second open refuses it, touching nothing (a run refuses it before it starts,
+ * bridge/run/run-drive.ts). The record of an opening whose mount has gone
+ * (pulled, unmounted by hand) is removed, and what it left is cleared below
+ * like any stale mount.
  */
 function refuseIfOpen(ctx: RunContext): void {
   const { config, drive } = ctx;

@@ -67,8 +67,8 @@ describe('offsite open and close', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A configuration with one drive and the broker; returns its file. */
-  function configFile(name: string, drive: Record<string, unknown>): string {
+  /** A configuration with drive `name` (and `others`) and the broker; returns its file. */
+  function configFile(name: string, drive: Record<string, unknown>, others: unknown[] = []): string {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(
       file,
@@ -76,7 +76,7 @@ describe('offsite open and close', () => {
         node_id: 'nas',
         state_dir: join(dir, `state-${name}`),
         source: { path: join(dir, 'src') },
-        drives: [{ name, ...drive }],
+        drives: [{ name, ...drive }, ...others],
         mqtt: { url: broker.url, base_topic: base },
       }),
     );
@@ -99,8 +99,12 @@ describe('offsite open and close', () => {
     before(async () => {
       target = join(dir, 'alpha');
       mkdirSync(target);
-      config = configFile('alpha', { directory: target });
+      mkdirSync(join(dir, 'charlie'));
+      config = configFile('alpha', { directory: target }, [
+        { name: 'charlie', directory: join(dir, 'charlie') },
+      ]);
       assert.equal((await offsiteHere(['enrol', 'alpha', '--config', config])).exitCode, 0);
+      assert.equal((await offsiteHere(['enrol', 'charlie', '--config', config])).exitCode, 0);
       const ran = await offsiteHere(['run', 'alpha', '--config', config]);
       assert.equal(ran.exitCode, 0, ran.stderr);
     });
@@ -134,7 +138,11 @@ describe('offsite open and close', () => {
       );
       assert.equal(readlinkSync(join(target, 'current')), snapshot, 'current is as it was');
       assert.deepEqual(readdirSync(join(target, 'snapshots')), [runId]);
-      // the refused run republished every drive's state: alpha's still says open
+      assert.equal((await retained(t().status)).state, 'open', 'the refused run published nothing');
+      // another drive's run succeeds meanwhile and republishes every drive's state: alpha's still says open
+      const charlie = await offsiteHere(['run', 'charlie', '--config', config]);
+      assert.equal(charlie.exitCode, 0, charlie.stderr);
+      assert.equal((await retained(t().status)).state, 'success');
       assert.equal((await retained(t().drive('alpha'))).open, true);
       const again = await offsiteHere(['open', 'alpha', '--config', config]);
       assert.equal(again.exitCode, 75);
@@ -168,12 +176,14 @@ describe('offsite open and close', () => {
     it('an unknown drive is a usage error; a directory that is not there is not plugged in', async () => {
       const unknown = await offsiteHere(['open', 'zulu', '--config', config]);
       assert.equal(unknown.exitCode, 2);
-      assert.match(unknown.stderr, /no drive named "zulu" in .* \(drives: alpha\)/);
+      assert.match(unknown.stderr, /no drive named "zulu" in .* \(drives: alpha, charlie\)/);
       const gone = configFile('ghost', { directory: join(dir, 'nowhere') });
       const absent = await offsiteHere(['open', 'ghost', '--config', gone]);
       assert.equal(absent.exitCode, 75);
-      assert.match(absent.stderr, /the directory .*nowhere of drive "ghost" does not exist/);
-      assert.match(absent.stderr, /ghost was not opened/);
+      assert.match(
+        absent.stderr,
+        /drive "ghost" is not plugged in \(its directory .*nowhere does not exist\): nothing was started/,
+      );
       const closing = await offsiteHere(['close', 'zulu', '--config', config]);
       assert.equal(closing.exitCode, 2);
     });
