@@ -4,9 +4,10 @@
  * --config?") instead of the parser's own text.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type Config, type Drive, loadConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { nearest } from '../nearest.js';
-import { UsageError } from './command.js';
+import { type CommandContext, driveNamed, UsageError } from './command.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -55,4 +56,13 @@ export function parseDuration(text: string, option: string): number {
   const seconds = parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
   if (!(seconds > 0)) throw new UsageError(`${option} takes a duration longer than nothing (got "${text}")`);
   return seconds;
+}
+
+/** The one drive a command is about (`offsite <command> <drive>`), from the configuration; a UsageError otherwise. */
+export function oneDrive(ctx: CommandContext, command: string): { config: Config; drive: Drive } {
+  const [name, ...extra] = ctx.positionals;
+  if (!name) throw new UsageError(`which drive? e.g. offsite ${command} alpha`);
+  if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
+  const config = loadConfig(ctx.configFile);
+  return { config, drive: driveNamed(config, name) };
 }

@@ -1,11 +1,10 @@
-import { findDrive, loadConfig } from '../config.js';
 import { EXIT } from '../exit.js';
 import { closeDrive } from '../open/flow.js';
 import { closeWhenIdle } from '../open/idle.js';
 import { publishOpenState } from '../open/publish.js';
 import { SAFE_TO_REMOVE } from '../words.js';
-import { parseDuration } from './arguments.js';
-import { type Command, UsageError } from './command.js';
+import { oneDrive, parseDuration } from './arguments.js';
+import type { Command } from './command.js';
 import { whileSignalled } from './signals.js';
 
 export const closeCommand: Command = {
@@ -44,15 +43,7 @@ Examples:
   offsite close alpha --when-idle 30m
 `,
   async run(ctx) {
-    const [name, ...extra] = ctx.positionals;
-    if (!name) throw new UsageError('which drive? e.g. offsite close alpha');
-    if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
-    const config = loadConfig(ctx.configFile);
-    const drive = findDrive(config, name);
-    if (!drive)
-      throw new UsageError(
-        `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ') || 'none'})`,
-      );
+    const { config, drive } = oneDrive(ctx, 'close');
     const when = ctx.values['when-idle'];
     const idleSeconds = typeof when === 'string' ? parseDuration(when, '--when-idle') : null;
     const outcome = await whileSignalled(ctx.log, (signal) =>

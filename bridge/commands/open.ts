@@ -3,12 +3,12 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { placeProblems } from '../config/places.js';
-import { type Config, type Drive, findDrive, loadConfig } from '../config.js';
+import type { Config, Drive } from '../config.js';
 import { EXIT } from '../exit.js';
 import { openDrive } from '../open/flow.js';
 import { publishOpenState } from '../open/publish.js';
 import { type OpenRecord, openDir } from '../open-record.js';
-import { parseDuration } from './arguments.js';
+import { oneDrive, parseDuration } from './arguments.js';
 import { type Command, UsageError } from './command.js';
 import { whileSignalled } from './signals.js';
 
@@ -61,15 +61,7 @@ Examples:
   offsite open alpha --at /mnt/restore --idle 30m
 `,
   async run(ctx) {
-    const [name, ...extra] = ctx.positionals;
-    if (!name) throw new UsageError('which drive? e.g. offsite open alpha');
-    if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
-    const config = loadConfig(ctx.configFile);
-    const drive = findDrive(config, name);
-    if (!drive)
-      throw new UsageError(
-        `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ') || 'none'})`,
-      );
+    const { config, drive } = oneDrive(ctx, 'open');
     const at = typeof ctx.values.at === 'string' ? placeAt(config, drive, ctx.values.at) : undefined;
     const idleSeconds =
       typeof ctx.values.idle === 'string' ? parseDuration(ctx.values.idle, '--idle') : undefined;

@@ -8,9 +8,11 @@
  *
  * Both take the drive's lock (the one a run holds) for as long as they work:
  * an open waits for no run, and a run that comes while a drive is open finds
- * its record and refuses (identify).
+ * its record and refuses before it starts (bridge/run/run-drive.ts); a second
+ * open refuses it at identify.
  */
 import type { Config, Drive } from '../config.js';
+import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents } from '../events.js';
 import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
@@ -89,7 +91,7 @@ function lockDrive(config: Config, drive: Drive, what: string): HeldLock | Outco
   try {
     taken = tryLock(driveLockFile(config.state_dir, drive.name), `offsite ${what} ${drive.name}`);
   } catch (e) {
-    return { exitCode: EXIT.failed, lines: [`${drive.name}: ${(e as Error).message}`] };
+    return { exitCode: EXIT.failed, lines: [`${drive.name}: ${errorMessage(e)}`] };
   }
   if (taken.lock) return taken.lock;
   return {
@@ -174,7 +176,7 @@ export async function openDrive(
     } catch (e) {
       // unrecorded, a run would not know that it is open: it is not left so
       await walk(config, placed, closeStepsFor(drive), ctx.facts, deps);
-      return { exitCode: EXIT.failed, lines: [`${drive.name}: could not open it: ${(e as Error).message}`] };
+      return { exitCode: EXIT.failed, lines: [`${drive.name}: could not open it: ${errorMessage(e)}`] };
     }
     const watcher = opts.idleSeconds && opts.startWatcher ? opts.startWatcher(record) : null;
     if (watcher)
