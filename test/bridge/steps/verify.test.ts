@@ -64,7 +64,8 @@ describe('verify', () => {
       .split(/\s+/)
       .map(Number);
     assert.equal(ctx.facts.sizeBytes, df[0]);
-    assert.ok(Math.abs(ctx.facts.freeBytes! - df[1]!) < 64 * 1024 * 1024, 'free space as df reports it');
+    // the disk is shared with the other test files running alongside (images of tens of MiB come and go)
+    assert.ok(Math.abs(ctx.facts.freeBytes! - df[1]!) < 512 * 1024 * 1024, 'free space as df reports it');
     assert.match(
       log.tail().join('\n'),
       /alpha: verify: 14 entries match \(8 files, \d+ bytes\), read back 7 written files \(70066 bytes\) and a scrub slice of 21 bytes from the drive \(a pass of the whole copy completed\); current is now snapshots\//,
