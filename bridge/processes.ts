@@ -71,6 +71,11 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
+/** A process's command name (as /proc/<pid>/stat has it), or null when it is gone. */
+export function commandOf(pid: number): string | null {
+  return stat(pid)?.command ?? null;
+}
+
 /** Send `signal` to `pid` and every descendant of it (those first seen; a dying tree may lose some). */
 export function signalTree(pid: number, signal: NodeJS.Signals): void {
   for (const p of [pid, ...descendants(pid)]) {

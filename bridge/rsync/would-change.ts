@@ -6,7 +6,7 @@
  * the safe answer is always the full copy.
  */
 import { spawnOwned } from '../exec.js';
-import { signalTree } from '../processes.js';
+import { commandOf, descendants, signalTree } from '../processes.js';
 
 export type Answer =
   | { changed: false }
@@ -26,7 +26,18 @@ export function wouldChange(argv: readonly string[], signal?: AbortSignal): Prom
     const stop = () => {
       if (stopped) return;
       stopped = true;
-      if (child.pid) signalTree(child.pid, 'SIGTERM');
+      if (!child.pid) return;
+      // rsync cleans up for ~0.4 s after SIGTERM (measured): a dry run writes nothing, so its
+      // processes are killed outright. A lock prefix (borg with-lock) is not: it releases its
+      // lock once its rsync is gone.
+      const tree = [child.pid, ...descendants(child.pid)];
+      const rsyncs = tree.filter((p) => commandOf(p) === 'rsync');
+      if (!rsyncs.length) return signalTree(child.pid, 'SIGTERM');
+      for (const p of rsyncs) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
     };
     child.stdout!.on('data', (c: Buffer) => {
       if (!first) first = c.toString('utf8').split('\n')[0] ?? '';

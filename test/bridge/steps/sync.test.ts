@@ -327,6 +327,25 @@ describe('sync and verify', () => {
     );
   });
 
+  it('the check of a changed source stops rsync, not the lock prefix: the prefix ends by itself and frees its lock', async () => {
+    const { dir, src, target, raw } = setup();
+    writeFileSync(join(src, 'f'), 'x');
+    const lockFile = join(dir, 'source.flock');
+    const ended = join(dir, 'prefix-ended');
+    // flock holds a lock while rsync runs, then notes that it ended (it would not, killed)
+    const prefix = ['sh', '-c', 'l="$0"; e="$1"; shift; flock "$l" "$@"; echo "$?" >> "$e"', lockFile, ended];
+    const locked = { ...raw, source: { path: src, lock: prefix } };
+    assert.equal((await copy(locked)).outcome.result, 'success');
+    writeFileSync(join(src, 'g'), 'new');
+    const next = await copy(locked);
+    assert.equal(next.outcome.result, 'success', next.outcome.message);
+    assert.match(next.log.tail().join('\n'), /the source changed/);
+    assert.equal(readFileSync(join(target, 'current', 'g'), 'utf8'), 'new');
+    // the first run's copy, the second run's stopped check (rsync killed: 137), its copy
+    assert.deepEqual(readFileSync(ended, 'utf8').trim().split('\n'), ['0', '137', '0']);
+    execFileSync('flock', ['-n', lockFile, 'true']);
+  });
+
   it('refuses an empty source and a target inside the source', async () => {
     const empty = setup();
     const r1 = await copy(empty.raw);
