@@ -19,8 +19,10 @@ export const SOURCE = '/srv/backup';
 export const NODE_ID = 'nas';
 export const BASE_TOPIC = 'offsite';
 export const SMTP_PORT = 2525;
-export const MAIL_DIR = '/var/tmp/mails';
-export const RECORD = '/var/tmp/record.jsonl';
+/** The witnesses write to a tmpfs: they must still see what happens when a scenario fills the root filesystem. */
+export const WITNESS_DIR = '/run/e2e-witness';
+export const MAIL_DIR = `${WITNESS_DIR}/mails`;
+export const RECORD = `${WITNESS_DIR}/record.jsonl`;
 /** The "virtual device": a directory laid out like /sys/class/leds/<name> of a multicolour LED. */
 export const LED_DIR = '/run/offsite-led/nas:rgb:status';
 export const LED_BRIGHTNESS = 50;
@@ -138,6 +140,7 @@ export async function giveLedToAgent(vm: Vm): Promise<void> {
 
 export async function startWitnesses(vm: Vm): Promise<void> {
   const guest = `${PREFIX}/test/e2e/guest`;
+  await vm.run(`mkdir -p ${WITNESS_DIR}`);
   await vm.background('smtp', `exec node ${guest}/smtp-sink.mjs ${SMTP_PORT} ${MAIL_DIR}`);
   await vm.background(
     'recorder',

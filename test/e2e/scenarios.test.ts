@@ -15,7 +15,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { byUuidDeviceUnit, luksUuid, makeBlankDisk, makeLuksDisk } from './disk.js';
+import { byUuidDeviceUnit, luksUuid, makeLuksDisk } from './disk.js';
+import { type EnrolledDrive, GuestOps } from './guest-ops.js';
 import { sh } from './host.js';
 import { ensureImage } from './image.js';
 import {
@@ -31,7 +32,6 @@ import {
   mails,
   makeLed,
   makeSource,
-  type Record_,
   recordMark,
   records,
   SOURCE,
@@ -46,18 +46,13 @@ import { Vm } from './vm.js';
 const RUNNING = ledFor('#33c280');
 const GREEN = ledFor('#00ff00');
 const RED = ledFor('#ff0000');
-/** A run under TCG: ~10 s of Node start-up, unlock, copy, verify, and the failure unit after it. */
-const RUN_TIMEOUT = 300_000;
-
-interface Drive {
-  name: string;
-  image: string;
-  uuid: string;
-}
+type Drive = EnrolledDrive;
 
 describe('offsite in a guest: plug a drive, get a backup', () => {
   let vm: Vm;
   let disks: string;
+  /** waiting for runs, looking at drives, enrolling sticks */
+  let g: GuestOps;
   const drives: Record<string, Drive> = {};
   /** alpha's UUID with bravo's filesystem and marker, opened by alpha's key (scenario 4) */
   let impostor: string;
@@ -74,116 +69,11 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
     }
   }
 
-  async function sinceMark<T>(
-    mark: number,
-    find: (recs: Record_[]) => T | undefined,
-    timeoutMs = RUN_TIMEOUT,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = find(await records(vm, mark));
-      if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`not seen in ${timeoutMs} ms after record ${mark}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-
-  /** The final status of a run of `drive` after `mark` (success or failed). */
-  function finalStatus(mark: number, drive: string) {
-    return sinceMark(mark, (recs) =>
-      statuses(recs).find((s) => s.drive === drive && (s.state === 'success' || s.state === 'failed')),
-    );
-  }
-
-  const unitState = async (unit: string) => {
-    const out = await vm.run(`systemctl show -p InvocationID -p ActiveState -p Result '${unit}'`);
-    return Object.fromEntries(
-      out
-        .trim()
-        .split('\n')
-        .map((l) => l.split('=') as [string, string]),
-    );
-  };
-
-  /** Waits for a new invocation of `unit` (other than `before`) to finish; returns its result. */
-  async function unitFinished(unit: string, before: string): Promise<string> {
-    const deadline = Date.now() + RUN_TIMEOUT;
-    for (;;) {
-      const s = await unitState(unit);
-      if (
-        s.InvocationID &&
-        s.InvocationID !== before &&
-        (s.ActiveState === 'inactive' || s.ActiveState === 'failed')
-      )
-        return s.Result!;
-      if (Date.now() > deadline) throw new Error(`${unit} did not finish a new run: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-
-  async function invocation(unit: string): Promise<string> {
-    return (await unitState(unit)).InvocationID ?? '';
-  }
-
-  const mounted = async (dir: string) => (await vm.exec(`grep -q ' ${dir} ' /proc/mounts`)).exitCode === 0;
-  const mapped = async (mapper: string) => (await vm.exec(`test -e /dev/mapper/${mapper}`)).exitCode === 0;
-
-  /** Every entry (type, mode, path, link target) and every file's SHA-256, relative to `dir`. */
-  async function manifest(dir: string): Promise<string> {
-    return vm.run(
-      `cd '${dir}' && { find . -mindepth 1 ! -name .offsite-drive.json -printf '%y %m %p -> %l\\n' | LC_ALL=C sort; ` +
-        `find . -type f ! -name .offsite-drive.json -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; }`,
-    );
-  }
-
-  /** Opens and mounts (read-only) a plugged drive by hand, to look at it without offsite. */
-  async function lookInside<T>(uuid: string, keyFile: string, fn: (root: string) => Promise<T>): Promise<T> {
-    const dev = `/dev/disk/by-uuid/${uuid}`;
-    await vm.waitFor(`test -b ${dev}`, { timeoutMs: 60_000 });
-    // the journal of a pulled drive is replayed on mount; ro keeps everything else as it is
-    await vm.run(
-      `cryptsetup open --key-file ${keyFile} ${dev} e2echeck && mkdir -p /mnt/e2echeck && mount -o ro /dev/mapper/e2echeck /mnt/e2echeck`,
-    );
-    try {
-      return await fn('/mnt/e2echeck');
-    } finally {
-      await vm.run('umount /mnt/e2echeck; cryptsetup close e2echeck');
-    }
-  }
-
   async function impostorContents(root: string): Promise<{ marker: string; entries: string }> {
     return {
       marker: JSON.parse(await vm.run(`cat ${root}/.offsite-drive.json`)).drive,
       entries: await vm.run(`find ${root} -mindepth 1 -printf '%y %s %P\\n' | LC_ALL=C sort`),
     };
-  }
-
-  /** The stick's stable name, as docs/setup.md has people pick it. */
-  async function usbById(): Promise<string> {
-    const r = await vm.waitFor('ls /dev/disk/by-id/ | grep "^usb-" | grep -v -- "-part"', {
-      timeoutMs: 60_000,
-    });
-    return `/dev/disk/by-id/${r.stdout.trim().split('\n')[0]}`;
-  }
-
-  /** docs/setup.md section 4: plug a new disk, `offsite prepare-drive` it, unplug it. */
-  async function enrol(name: string, sizeMb: number): Promise<Drive> {
-    const image = join(disks, `${name}.img`);
-    await makeBlankDisk(image, sizeMb);
-    await vm.plug(image, { id: name });
-    const dev = await usbById();
-    const started = performance.now();
-    // --iter-time: the key derivation is benchmarked to ~2 s per unlock by default, much more under emulation
-    const out = await vm.run(
-      `offsite prepare-drive '${dev}' --name ${name} --iter-time 100 --yes-i-typed-it='${dev}'`,
-      { timeoutMs: 300_000 },
-    );
-    timing(`prepare-drive ${name} (${sizeMb} MiB)`, started);
-    assert.match(out, new RegExp(`Drive ${name} is ready`));
-    await vm.unplug(name);
-    // every stick gets the same by-id name (same port): the next one must not find this one's link
-    await vm.waitFor(`test ! -e '${dev}'`, { timeoutMs: 60_000 });
-    return { name, image, uuid: await luksUuid(image) };
   }
 
   before(async () => {
@@ -192,6 +82,7 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
     const started = performance.now();
     const [stage, started_vm] = await Promise.all([stageCheckout(), Vm.start({ image })]);
     vm = started_vm;
+    g = new GuestOps(vm, disks);
     try {
       await vm.waitUntilBooted();
       timing('checkout staged and guest started', started);
@@ -213,7 +104,7 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
         ['bravo', 64],
         ['charlie', 32],
       ] as const)
-        drives[name] = await enrol(name, size);
+        drives[name] = await g.enrol(name, size);
 
       // the impostor: bravo's filesystem and marker behind alpha's UUID and alpha's key
       impostor = join(disks, 'impostor.img');
@@ -240,7 +131,7 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       assert.equal(await luksUuid(impostor), drives.alpha!.uuid);
       // looked at before install, while plugging it starts nothing
       await vm.plug(impostor, { id: 'impostor' });
-      impostorHeld = await lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
+      impostorHeld = await g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
         impostorContents(root),
       );
       await vm.unplug('impostor');
@@ -300,13 +191,13 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
   test('(1) alpha plugged in: running -> success, a copy equal to the source, unmounted and closed when success is published, LED green', () =>
     scenario(async () => {
       const mark = await recordMark(vm);
-      const before = await invocation('offsite-backup@alpha.service');
+      const before = await g.invocation('offsite-backup@alpha.service');
       const started = performance.now();
       await vm.plug(drives.alpha!.image, { id: 'alpha' });
-      const final = await finalStatus(mark, 'alpha');
+      const final = await g.finalStatus(mark, 'alpha');
       timing('plug to success (alpha, first copy)', started);
       assert.equal(final.state, 'success', final.message ?? '');
-      assert.equal(await unitFinished('offsite-backup@alpha.service', before), 'success');
+      assert.equal(await g.unitFinished('offsite-backup@alpha.service', before), 'success');
       timing('plug to unit finished (alpha)', started);
 
       const recs = await records(vm, mark);
@@ -330,10 +221,10 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       assert.equal(leds.at(-1), GREEN);
       assert.ok(leds.indexOf(RUNNING) < leds.lastIndexOf(GREEN));
 
-      const copy = await lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
-        manifest(`${root}/current`),
+      const copy = await g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
+        g.manifest(`${root}/current`),
       );
-      assert.equal(copy, await manifest(SOURCE), 'the copy on the drive equals the source');
+      assert.equal(copy, await g.manifest(SOURCE), 'the copy on the drive equals the source');
       assert.match(copy, /l 777 \.\/latest-photo -> photos\/2024 été\/plage\.jpg/);
       assert.match(copy, /документы\/отчёт\.pdf/);
       assert.equal((await mails(vm)).length, 0, 'no mail for a success (email.on has no success)');
@@ -343,13 +234,13 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
   test('(2) bravo next: the rotation is in the ledger, both drives with their last success', () =>
     scenario(async () => {
       const mark = await recordMark(vm);
-      const before = await invocation('offsite-backup@bravo.service');
+      const before = await g.invocation('offsite-backup@bravo.service');
       const started = performance.now();
       await vm.plug(drives.bravo!.image, { id: 'bravo' });
-      const final = await finalStatus(mark, 'bravo');
+      const final = await g.finalStatus(mark, 'bravo');
       timing('plug to success (bravo)', started);
       assert.equal(final.state, 'success', final.message ?? '');
-      assert.equal(await unitFinished('offsite-backup@bravo.service', before), 'success');
+      assert.equal(await g.unitFinished('offsite-backup@bravo.service', before), 'success');
       const book = await ledger(vm);
       assert.equal(book.drives.alpha.last_result, 'success');
       assert.equal(book.drives.bravo.last_result, 'success');
@@ -386,7 +277,7 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       assert.equal(journal.trim(), '', 'no offsite unit logged anything');
       assert.deepEqual(statuses(await records(vm, mark)), [], 'no status published');
       assert.equal(await vm.run(`cat '${LED_DIR}/multi_intensity'`), ledBefore, 'the LED unchanged');
-      assert.equal(await mapped('offsite_alpha'), false);
+      assert.equal(await g.mapped('offsite_alpha'), false);
       await vm.unplug('stranger');
       await rm(stranger.path);
     }));
@@ -394,16 +285,16 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
   test("(4) alpha's UUID with a marker naming bravo: refused at mount, nothing written", () =>
     scenario(async () => {
       const mark = await recordMark(vm);
-      const before = await invocation('offsite-backup@alpha.service');
+      const before = await g.invocation('offsite-backup@alpha.service');
       await vm.plug(impostor, { id: 'impostor' });
-      const final = await finalStatus(mark, 'alpha');
+      const final = await g.finalStatus(mark, 'alpha');
       assert.equal(final.state, 'failed');
       assert.equal(final.step, 'mount');
       assert.match(final.message ?? '', /wrong drive: its marker names drive "bravo", not "alpha"/);
-      assert.equal(await unitFinished('offsite-backup@alpha.service', before), 'exit-code');
-      assert.equal(await mounted('/mnt/offsite/alpha'), false);
-      assert.equal(await mapped('offsite_alpha'), false);
-      const held = await lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
+      assert.equal(await g.unitFinished('offsite-backup@alpha.service', before), 'exit-code');
+      assert.equal(await g.mounted('/mnt/offsite/alpha'), false);
+      assert.equal(await g.mapped('offsite_alpha'), false);
+      const held = await g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
         impostorContents(root),
       );
       assert.deepEqual(held, impostorHeld, 'the impostor holds what it held before: its marker, no copy');
@@ -417,34 +308,34 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
   test('(5) alpha pulled during sync: failed, a mail, LED red; plugged back, the previous copy is intact and the next run succeeds', () =>
     scenario(async () => {
       await vm.restore('installed');
-      const previous = await manifest(SOURCE); // what scenario 1 copied onto alpha
+      const previous = await g.manifest(SOURCE); // what scenario 1 copied onto alpha
       await vm.run(`head -c 24000000 /dev/urandom > '${SOURCE}/big.bin'`);
       await editConfig(vm, (c) => {
         (c.source as Record<string, unknown>).rsync_args = ['--bwlimit=1000'];
       });
       const mark = await recordMark(vm);
-      const before = await invocation('offsite-backup@alpha.service');
-      const failureBefore = await invocation('offsite-failure@alpha.service');
+      const before = await g.invocation('offsite-backup@alpha.service');
+      const failureBefore = await g.invocation('offsite-failure@alpha.service');
       await vm.plug(drives.alpha!.image, { id: 'alpha' });
       // pulled once rsync is a megabyte into the big file (it needs ~24 s for all of it)
-      await sinceMark(mark, (recs) =>
+      await g.sinceMark(mark, (recs) =>
         statuses(recs).find(
           (s) =>
             s.drive === 'alpha' && s.step === 'sync' && ((s as { bytes?: number }).bytes ?? 0) > 1_000_000,
         ),
       );
       await vm.unplug('alpha');
-      const final = await finalStatus(mark, 'alpha');
+      const final = await g.finalStatus(mark, 'alpha');
       assert.equal(final.state, 'failed');
       assert.ok(['sync', 'verify'].includes(final.step ?? ''), `failed at ${final.step}: ${final.message}`);
-      assert.equal(await unitFinished('offsite-backup@alpha.service', before), 'exit-code');
+      assert.equal(await g.unitFinished('offsite-backup@alpha.service', before), 'exit-code');
       // ExecStopPost=offsite cleanup: no stale mount or mapping left behind
-      assert.equal(await mounted('/mnt/offsite/alpha'), false, 'no stale mount');
-      assert.equal(await mapped('offsite_alpha'), false, 'no stale mapping');
+      assert.equal(await g.mounted('/mnt/offsite/alpha'), false, 'no stale mount');
+      assert.equal(await g.mapped('offsite_alpha'), false, 'no stale mapping');
       await vm.waitFor(`test "$(cat '${LED_DIR}/multi_intensity')" = '${RED.split('|')[1]}'`, {
         timeoutMs: 60_000,
       });
-      assert.equal(await unitFinished('offsite-failure@alpha.service', failureBefore), 'success');
+      assert.equal(await g.unitFinished('offsite-failure@alpha.service', failureBefore), 'success');
       const sent = await mails(vm);
       assert.equal(sent.length, 1, sent.map(subject).join('\n'));
       assert.match(subject(sent[0]!), /backup of drive "alpha" FAILED at step (sync|verify)/);
@@ -452,8 +343,8 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       // back in, with the backup held off: the copy from before is whole
       await vm.run('systemctl mask --runtime offsite-backup@alpha.service');
       await vm.plug(drives.alpha!.image, { id: 'alpha' });
-      const kept = await lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
-        manifest(`${root}/current`),
+      const kept = await g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
+        g.manifest(`${root}/current`),
       );
       assert.equal(kept, previous, 'current is still the previous copy');
       await vm.unplug('alpha');
@@ -464,17 +355,17 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
         (c.source as Record<string, unknown>).rsync_args = [];
       });
       const again = await recordMark(vm);
-      const before2 = await invocation('offsite-backup@alpha.service');
+      const before2 = await g.invocation('offsite-backup@alpha.service');
       const started = performance.now();
       await vm.plug(drives.alpha!.image, { id: 'alpha' });
-      const next = await finalStatus(again, 'alpha');
+      const next = await g.finalStatus(again, 'alpha');
       timing('plug to success (alpha, after a pulled run, 24 MB new)', started);
       assert.equal(next.state, 'success', next.message ?? '');
-      assert.equal(await unitFinished('offsite-backup@alpha.service', before2), 'success');
-      const copy = await lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
-        manifest(`${root}/current`),
+      assert.equal(await g.unitFinished('offsite-backup@alpha.service', before2), 'success');
+      const copy = await g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
+        g.manifest(`${root}/current`),
       );
-      assert.equal(copy, await manifest(SOURCE));
+      assert.equal(copy, await g.manifest(SOURCE));
       await vm.unplug('alpha');
     }));
 
@@ -483,19 +374,19 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       await vm.restore('installed');
       await vm.run('head -c 4096 /dev/urandom > /etc/offsite/keys/alpha.key');
       const mark = await recordMark(vm);
-      const before = await invocation('offsite-backup@alpha.service');
-      const failureBefore = await invocation('offsite-failure@alpha.service');
+      const before = await g.invocation('offsite-backup@alpha.service');
+      const failureBefore = await g.invocation('offsite-failure@alpha.service');
       await vm.plug(drives.alpha!.image, { id: 'alpha' });
-      const final = await finalStatus(mark, 'alpha');
+      const final = await g.finalStatus(mark, 'alpha');
       assert.equal(final.state, 'failed');
       assert.equal(final.step, 'unlock');
-      assert.equal(await unitFinished('offsite-backup@alpha.service', before), 'exit-code');
-      assert.equal(await unitFinished('offsite-failure@alpha.service', failureBefore), 'success');
+      assert.equal(await g.unitFinished('offsite-backup@alpha.service', before), 'exit-code');
+      assert.equal(await g.unitFinished('offsite-failure@alpha.service', failureBefore), 'success');
       const crypt = await vm.run(
         "journalctl -u 'systemd-cryptsetup@offsite_alpha.service' --no-pager -o cat",
       );
       assert.match(crypt, /Failed to activate|No key available|failed/i);
-      assert.equal(await mapped('offsite_alpha'), false);
+      assert.equal(await g.mapped('offsite_alpha'), false);
       const sent = await mails(vm);
       assert.equal(sent.length, 1, `one mail, not one per reporter: ${sent.map(subject).join(' | ')}`);
       assert.match(subject(sent[0]!), /backup of drive "alpha" FAILED at step unlock/);
@@ -508,30 +399,34 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
   test('(7) the target full: failed at sync, "target full", the previous copy intact', () =>
     scenario(async () => {
       await vm.restore('installed');
-      const previous = await manifest(SOURCE);
+      const previous = await g.manifest(SOURCE);
       let mark = await recordMark(vm);
-      let before = await invocation('offsite-backup@charlie.service');
+      let before = await g.invocation('offsite-backup@charlie.service');
       await vm.plug(drives.charlie!.image, { id: 'charlie' });
-      const first = await finalStatus(mark, 'charlie');
+      const first = await g.finalStatus(mark, 'charlie');
       assert.equal(first.state, 'success', first.message ?? '');
-      assert.equal(await unitFinished('offsite-backup@charlie.service', before), 'success');
+      assert.equal(await g.unitFinished('offsite-backup@charlie.service', before), 'success');
       await vm.unplug('charlie');
 
       // 16 MiB of filesystem; the source grows past it
       await vm.run(`head -c 20000000 /dev/urandom > '${SOURCE}/too-big.bin'`);
       mark = await recordMark(vm);
-      before = await invocation('offsite-backup@charlie.service');
+      before = await g.invocation('offsite-backup@charlie.service');
       await vm.plug(drives.charlie!.image, { id: 'charlie' });
-      const final = await finalStatus(mark, 'charlie');
+      const final = await g.finalStatus(mark, 'charlie');
       assert.equal(final.state, 'failed');
       assert.equal(final.step, 'sync');
       assert.match(final.message ?? '', /target full/);
-      assert.equal(await unitFinished('offsite-backup@charlie.service', before), 'exit-code');
-      assert.equal(await mapped('offsite_charlie'), false);
-      const kept = await lookInside(drives.charlie!.uuid, '/etc/offsite/keys/charlie.key', async (root) => ({
-        current: await manifest(`${root}/current`),
-        leftovers: (await vm.run(`ls -A ${root}`)).trim(),
-      }));
+      assert.equal(await g.unitFinished('offsite-backup@charlie.service', before), 'exit-code');
+      assert.equal(await g.mapped('offsite_charlie'), false);
+      const kept = await g.lookInside(
+        drives.charlie!.uuid,
+        '/etc/offsite/keys/charlie.key',
+        async (root) => ({
+          current: await g.manifest(`${root}/current`),
+          leftovers: (await vm.run(`ls -A ${root}`)).trim(),
+        }),
+      );
       assert.equal(kept.current, previous, 'current is still the previous copy');
       const sent = await mails(vm);
       assert.equal(sent.length, 1);
@@ -549,15 +444,15 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       await editConfig(vm, (c) => {
         (c.email as Record<string, unknown>).on = ['failure', 'overdue', 'warning', 'success'];
       });
-      const before = await invocation('offsite-backup@bravo.service');
+      const before = await g.invocation('offsite-backup@bravo.service');
       const started = performance.now();
       await vm.plug(drives.bravo!.image, { id: 'bravo' });
-      assert.equal(await unitFinished('offsite-backup@bravo.service', before), 'success');
+      assert.equal(await g.unitFinished('offsite-backup@bravo.service', before), 'success');
       timing('plug to unit finished (bravo, no broker)', started);
       const book = await ledger(vm);
       assert.equal(book.drives.bravo.last_result, 'success');
-      assert.equal(await mounted('/mnt/offsite/bravo'), false);
-      assert.equal(await mapped('offsite_bravo'), false);
+      assert.equal(await g.mounted('/mnt/offsite/bravo'), false);
+      assert.equal(await g.mapped('offsite_bravo'), false);
       const sent = await mails(vm);
       assert.equal(sent.length, 1);
       assert.match(subject(sent[0]!), /backup of drive "bravo" succeeded/);

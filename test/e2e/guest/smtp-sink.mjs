@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 
-const [port = '2525', dir = '/var/tmp/mails'] = process.argv.slice(2);
+const [port = '2525', dir = '/run/e2e-witness/mails'] = process.argv.slice(2);
 mkdirSync(dir, { recursive: true });
 let n = readdirSync(dir).filter((f) => f.endsWith('.eml')).length;
 

@@ -1,0 +1,156 @@
+/**
+ * What the product scenarios do in the guest, shared by the e2e test files: wait for a run's
+ * outcome (its final status, its unit's result), look at a drive without offsite, and enrol a
+ * new stick the way docs/setup.md says.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { luksUuid, makeBlankDisk } from './disk.js';
+import { sh } from './host.js';
+import { type Record_, records, statuses } from './product.js';
+import { timing } from './timing.js';
+import type { Vm } from './vm.js';
+
+/** A run under TCG: ~10 s of Node start-up, unlock, copy, verify, and the failure unit after it. */
+export const RUN_TIMEOUT = 300_000;
+
+export interface EnrolledDrive {
+  name: string;
+  image: string;
+  /** the UUID the drive is plugged by: the LUKS container's, or a plain drive's filesystem's */
+  uuid: string;
+}
+
+export class GuestOps {
+  private readonly vm: Vm;
+  /** where the drive images live on the host */
+  private readonly disks: string;
+
+  constructor(vm: Vm, disks: string) {
+    this.vm = vm;
+    this.disks = disks;
+  }
+
+  async sinceMark<T>(
+    mark: number,
+    find: (recs: Record_[]) => T | undefined,
+    timeoutMs = RUN_TIMEOUT,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = find(await records(this.vm, mark));
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error(`not seen in ${timeoutMs} ms after record ${mark}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  /** The final status of a run of `drive` after `mark` (success or failed). */
+  finalStatus(mark: number, drive: string) {
+    return this.sinceMark(mark, (recs) =>
+      statuses(recs).find((s) => s.drive === drive && (s.state === 'success' || s.state === 'failed')),
+    );
+  }
+
+  async unitState(unit: string): Promise<Record<string, string>> {
+    const out = await this.vm.run(`systemctl show -p InvocationID -p ActiveState -p Result '${unit}'`);
+    return Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
+    );
+  }
+
+  /** Waits for a new invocation of `unit` (other than `before`) to finish; returns its result. */
+  async unitFinished(unit: string, before: string): Promise<string> {
+    const deadline = Date.now() + RUN_TIMEOUT;
+    for (;;) {
+      const s = await this.unitState(unit);
+      if (
+        s.InvocationID &&
+        s.InvocationID !== before &&
+        (s.ActiveState === 'inactive' || s.ActiveState === 'failed')
+      )
+        return s.Result!;
+      if (Date.now() > deadline) throw new Error(`${unit} did not finish a new run: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  async invocation(unit: string): Promise<string> {
+    return (await this.unitState(unit)).InvocationID ?? '';
+  }
+
+  async mounted(dir: string): Promise<boolean> {
+    return (await this.vm.exec(`grep -q ' ${dir} ' /proc/mounts`)).exitCode === 0;
+  }
+
+  async mapped(mapper: string): Promise<boolean> {
+    return (await this.vm.exec(`test -e /dev/mapper/${mapper}`)).exitCode === 0;
+  }
+
+  /** Every entry (type, mode, path, link target) and every file's SHA-256, relative to `dir`. */
+  manifest(dir: string): Promise<string> {
+    return this.vm.run(
+      `cd '${dir}' && { find . -mindepth 1 ! -name .offsite-drive.json -printf '%y %m %p -> %l\\n' | LC_ALL=C sort; ` +
+        `find . -type f ! -name .offsite-drive.json -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; }`,
+    );
+  }
+
+  /**
+   * Opens (with `keyFile`, or as a plain filesystem without) and mounts a plugged drive by hand,
+   * to look at it, or with `writable` to plant something on it, without offsite.
+   */
+  async lookInside<T>(
+    uuid: string,
+    keyFile: string | null,
+    fn: (root: string) => Promise<T>,
+    opts: { writable?: boolean } = {},
+  ): Promise<T> {
+    const dev = `/dev/disk/by-uuid/${uuid}`;
+    await this.vm.waitFor(`test -b ${dev}`, { timeoutMs: 60_000 });
+    const fs = keyFile ? '/dev/mapper/e2echeck' : dev;
+    // the journal of a pulled drive is replayed on mount; ro keeps everything else as it is
+    await this.vm.run(
+      `${keyFile ? `cryptsetup open --key-file ${keyFile} ${dev} e2echeck && ` : ''}` +
+        `mkdir -p /mnt/e2echeck && mount -o ${opts.writable ? 'rw' : 'ro'} ${fs} /mnt/e2echeck`,
+    );
+    try {
+      return await fn('/mnt/e2echeck');
+    } finally {
+      await this.vm.run(`umount /mnt/e2echeck${keyFile ? '; cryptsetup close e2echeck' : ''}`);
+    }
+  }
+
+  /** The stick's stable name, as docs/setup.md has people pick it. */
+  async usbById(): Promise<string> {
+    const r = await this.vm.waitFor('ls /dev/disk/by-id/ | grep "^usb-" | grep -v -- "-part"', {
+      timeoutMs: 60_000,
+    });
+    return `/dev/disk/by-id/${r.stdout.trim().split('\n')[0]}`;
+  }
+
+  /** docs/setup.md section 4: plug a new disk, `offsite prepare-drive` it (`--plain`: no LUKS), unplug it. */
+  async enrol(name: string, sizeMb: number, opts: { plain?: boolean } = {}): Promise<EnrolledDrive> {
+    const image = join(this.disks, `${name}.img`);
+    await makeBlankDisk(image, sizeMb);
+    await this.vm.plug(image, { id: name });
+    const dev = await this.usbById();
+    const started = performance.now();
+    // --iter-time: the key derivation is benchmarked to ~2 s per unlock by default, much more under emulation
+    const out = await this.vm.run(
+      `offsite prepare-drive '${dev}' --name ${name} ${opts.plain ? '--plain' : '--iter-time 100'} --yes-i-typed-it='${dev}'`,
+      { timeoutMs: 300_000 },
+    );
+    timing(`prepare-drive ${opts.plain ? '--plain ' : ''}${name} (${sizeMb} MiB)`, started);
+    assert.match(out, new RegExp(`Drive ${name} is ready`));
+    await this.vm.unplug(name);
+    // every stick gets the same by-id name (same port): the next one must not find this one's link
+    await this.vm.waitFor(`test ! -e '${dev}'`, { timeoutMs: 60_000 });
+    const uuid = opts.plain
+      ? (await sh('blkid', ['-p', '-s', 'UUID', '-o', 'value', image])).stdout.trim()
+      : await luksUuid(image);
+    return { name, image, uuid };
+  }
+}
