@@ -18,6 +18,7 @@ import { isOpen } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import { decode, isoNow, type Status, statusSchema } from '../protocol.js';
 import { type Delivery, EmailReporter } from '../reporters/email.js';
+import { notedAsReported } from '../run/reported-note.js';
 import { newRunId } from '../run/runner.js';
 import { failedAt } from '../words.js';
 import { type Command, driveNamed, UsageError } from './command.js';
@@ -170,7 +171,8 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
     log.info(`${driveName}: the run exited 75 (the drive was not plugged in): nothing to report`);
     return { what: 'not-a-failure', delivery: null };
   }
-  if (isReported(record, m.invocationId)) {
+  // a run that could not write the ledger (a full disk) noted on a tmpfs that it reported its end
+  if (isReported(record, m.invocationId) || notedAsReported(config.state_dir, m.invocationId)) {
     log.info(
       `${driveName}: the failure of invocation ${m.invocationId} was reported already; nothing more to do`,
     );

@@ -19,6 +19,7 @@ import { openRefusal, openState } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
+import { noteReported } from './reported-note.js';
 import { newRunId, runSteps } from './runner.js';
 
 /** Something that listens to a run: started before the first step, stopped (flushed) after the last. */
@@ -163,14 +164,19 @@ async function runWithReporters(
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     // last: the status is out and the mail is sent whatever state_dir can still take (a full disk)
-    if (outcome && deps.recordRun !== false) await record(ledger, outcome, log);
+    if (outcome && deps.recordRun !== false) await record(ledger, outcome, log, config.state_dir);
   }
 }
 
-async function record(ledger: Ledger, outcome: RunEnded, log: Logger): Promise<void> {
+async function record(ledger: Ledger, outcome: RunEnded, log: Logger, stateDir: string): Promise<void> {
   try {
     await ledger.recordRun(outcome);
   } catch (e) {
     log.error(`could not record the run in ${ledger.file}: ${errorMessage(e)}`);
+    try {
+      noteReported(stateDir, [outcome.runId, process.env.INVOCATION_ID]);
+    } catch (note) {
+      log.error(`could not note the run in /run either: ${errorMessage(note)}`);
+    }
   }
 }

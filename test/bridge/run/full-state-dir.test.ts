@@ -139,4 +139,35 @@ describe('a state_dir with no space left', () => {
     );
     assert.equal(readFileSync(join(disk.dir, 'ledger.json'), 'utf8'), ledgerBefore);
   });
+
+  it("after a run that reported its own failure, report-failure (exit status 1) mails nothing more and publishes nothing over the run's status", async () => {
+    const watch = await recorder(broker.url, [t.status, t.event]);
+    const mailsBefore = smtp.mails.length;
+    const invocation = `inv-full-run-${process.pid}`;
+    const ran = await offsite(['run', 'alpha', '--config', file], { env: { INVOCATION_ID: invocation } });
+    assert.equal(ran.exitCode, 1, ran.stdout + ran.stderr);
+    await smtp.waitFor(mailsBefore + 1);
+    const statuses = () => watch.messages.filter((m) => m.topic === t.status && !m.retain).length;
+    await watch.waitFor((m) => m.topic === t.status && (m.json() as { state: string }).state === 'failed');
+    const seen = statuses();
+
+    // the unit exited 1, so OnFailure= fires; the ledger could not say the run reported it
+    const reported = await offsite(['report-failure', 'alpha', '--config', file], {
+      env: {
+        MONITOR_SERVICE_RESULT: 'exit-code',
+        MONITOR_EXIT_CODE: 'exited',
+        MONITOR_EXIT_STATUS: '1',
+        MONITOR_INVOCATION_ID: invocation,
+        MONITOR_UNIT: 'offsite-backup@alpha.service',
+      },
+    });
+    assert.equal(reported.exitCode, 0, reported.stdout + reported.stderr);
+    assert.match(reported.stdout, /reported already; nothing more to do/);
+    // a round trip through the broker: anything report-failure published came before it
+    await watch.client.publishAsync(t.event, 'round-trip', { qos: 1 });
+    await watch.waitFor((m) => m.payload === 'round-trip');
+    await watch.close();
+    assert.equal(statuses(), seen, "no status over the run's own");
+    assert.equal(smtp.mails.length, mailsBefore + 1, 'no second mail');
+  });
 });
