@@ -26,6 +26,8 @@ export interface LockHolder {
   start: string | null;
   time: string;
   label: string;
+  /** random per acquisition: a holder that releases and takes the lock again within one millisecond writes other text */
+  nonce?: string;
 }
 
 export interface HeldLock {
@@ -65,10 +67,18 @@ function alive(holder: LockHolder): boolean {
   return now === null || now === holder.start;
 }
 
+function parseHolder(text: string): LockHolder | null {
+  try {
+    const h = JSON.parse(text) as LockHolder;
+    return typeof h?.pid === 'number' ? h : null;
+  } catch {
+    return null;
+  }
+}
+
 export function readHolder(file: string): LockHolder | null {
   try {
-    const h = JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
-    return typeof h.pid === 'number' ? h : null;
+    return parseHolder(readFileSync(file, 'utf8'));
   } catch {
     return null;
   }
@@ -164,6 +174,7 @@ function holderText(label: string): { mine: LockHolder; text: string } {
     start: processStart(process.pid),
     time: new Date().toISOString(),
     label,
+    nonce: randomBytes(8).toString('hex'),
   };
   return { mine, text: `${JSON.stringify(mine)}\n` };
 }
@@ -177,7 +188,7 @@ function held(file: string, mine: LockHolder): HeldLock {
       released = true;
       // only remove it if it is still ours (it may have been reclaimed while we were frozen)
       const now = readHolder(file);
-      if (now?.pid === mine.pid && now.time === mine.time) unlinkSync(file);
+      if (now?.pid === mine.pid && now.nonce === mine.nonce) unlinkSync(file);
     },
   };
 }
@@ -195,13 +206,14 @@ function attempt(file: string, text: string): Busy | null {
     } catch {
       continue; // released between our link and our read: try again at once
     }
-    const holder = readHolder(file);
+    // judge the text we read, never a second read: the holder may have released and taken it again in between
+    const holder = parseHolder(seen);
     // every lock is linked into place whole: one that does not parse was never a lock of ours
     if (!holder) {
       if (reclaim(file, seen)) continue;
       return { holder: null, left: [] };
     }
-    const busy = whoHolds(file);
+    const busy = busyWith(holder);
     if (busy) return busy;
     if (reclaim(file, seen)) continue;
     return { holder, left: [] };
@@ -219,7 +231,10 @@ function prepare(file: string): void {
 /** Who keeps `file` busy now (a live holder, or what a dead one left running), without taking it. */
 export function whoHolds(file: string): Busy | null {
   const holder = readHolder(file);
-  if (!holder) return null;
+  return holder ? busyWith(holder) : null;
+}
+
+function busyWith(holder: LockHolder): Busy | null {
   if (alive(holder)) return { holder, left: [] };
   const left = leftBehind(holder.pid, holder.start);
   return left.length ? { holder, left } : null;

@@ -35,6 +35,27 @@ describe('the source lock file', () => {
     held.release(); // twice is harmless
   });
 
+  it('taken again at once by the same process, it reads differently, so a waiter that saw the old one cannot remove it', () => {
+    // a waiter that read the first lock, then found it gone, may reclaim only that exact text; the
+    // second lock must never match it, even within the same millisecond (CI once lost a ledger update so)
+    const file = lockPath();
+    const texts = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const { lock } = tryLock(file, 'ledger');
+      assert.ok(lock);
+      texts.add(readFileSync(file, 'utf8'));
+      lock.release();
+    }
+    assert.equal(texts.size, 50);
+    const first = tryLock(file, 'ledger').lock!;
+    first.release();
+    const second = tryLock(file, 'ledger').lock!;
+    first.release(); // a stale handle's release is harmless
+    assert.equal(existsSync(file), true);
+    second.release();
+    assert.equal(existsSync(file), false);
+  });
+
   it('a second holder waits until the first releases', async () => {
     const file = lockPath();
     const order: string[] = [];
