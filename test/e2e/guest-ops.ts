@@ -4,12 +4,29 @@
  * new stick the way docs/setup.md says.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { luksUuid, makeBlankDisk } from './disk.js';
 import { sh } from './host.js';
-import { type Record_, records, statuses } from './product.js';
+import { ensureImage } from './image.js';
+import {
+  CONFIG,
+  configYaml,
+  diagnostics,
+  giveLedToAgent,
+  installCheckout,
+  LED_DIR,
+  makeLed,
+  makeSource,
+  type Record_,
+  records,
+  stageCheckout,
+  startWitnesses,
+  statuses,
+} from './product.js';
 import { timing } from './timing.js';
-import type { Vm } from './vm.js';
+import { Vm } from './vm.js';
 
 /** A run under TCG: ~10 s of Node start-up, unlock, copy, verify, and the failure unit after it. */
 export const RUN_TIMEOUT = 300_000;
@@ -21,14 +38,77 @@ export interface EnrolledDrive {
   uuid: string;
 }
 
+/**
+ * A guest with offsite copied in and configured as docs/setup.md sections 2 and 3 say (no drive
+ * yet), the source and the LED made; the drive images go to a new directory on the host.
+ */
+export async function startGuest(name: string): Promise<GuestOps> {
+  const disks = await mkdtemp(join(tmpdir(), `offsite-e2e-${name}-`));
+  const image = await ensureImage();
+  const started = performance.now();
+  const [stage, vm] = await Promise.all([stageCheckout(), Vm.start({ image })]);
+  const g = new GuestOps(vm, disks);
+  await g.setUp(async () => {
+    await vm.waitUntilBooted();
+    timing('checkout staged and guest started', started);
+    const step = performance.now();
+    await installCheckout(vm, stage.dir).finally(() => stage.remove());
+    timing('offsite copied into the guest', step);
+    assert.match(await vm.run('offsite --version'), /^offsite \d/);
+    await vm.run('mkdir -p /etc/offsite/keys && chmod 0700 /etc/offsite/keys');
+    await vm.writeFile(CONFIG, configYaml(), 0o644);
+    await makeSource(vm);
+    await makeLed(vm);
+  });
+  return g;
+}
+
 export class GuestOps {
-  private readonly vm: Vm;
+  readonly vm: Vm;
   /** where the drive images live on the host */
-  private readonly disks: string;
+  readonly disks: string;
 
   constructor(vm: Vm, disks: string) {
     this.vm = vm;
     this.disks = disks;
+  }
+
+  /** Runs a scenario, or part of the setup; on failure prints what explains it before the error. */
+  async scenario(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      console.log(await diagnostics(this.vm).catch((e: Error) => `(no diagnostics: ${e.message})`));
+      throw error;
+    }
+  }
+
+  setUp(fn: () => Promise<void>): Promise<void> {
+    return this.scenario(fn);
+  }
+
+  /**
+   * docs/setup.md section 5, then the LED's files go to the agent's group, as the udev rule does
+   * for a real LED, and the agent (which could not open them yet) starts again; the witnesses.
+   */
+  async install(): Promise<void> {
+    const step = performance.now();
+    const installed = await this.vm.exec('offsite install', { timeoutMs: 300_000 });
+    timing('offsite install', step);
+    assert.equal(installed.exitCode, 0, `offsite install: ${installed.stderr}`);
+    await giveLedToAgent(this.vm);
+    await this.vm.run('systemctl restart offsite-led');
+    await this.vm.waitFor(`systemctl is-active offsite-led && grep -qx none '${LED_DIR}/trigger'`, {
+      timeoutMs: 120_000,
+    });
+    await startWitnesses(this.vm);
+  }
+
+  /** The guest powered off (its console printed first if a test failed), the drive images removed. */
+  async shutdown(): Promise<void> {
+    if (process.exitCode) console.log(await this.vm.consoleTail());
+    await this.vm.shutdown();
+    await rm(this.disks, { recursive: true, force: true });
   }
 
   async sinceMark<T>(

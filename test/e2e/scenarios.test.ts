@@ -11,37 +11,28 @@
  * what scenario 5 relies on: alpha's copy from scenario 1 is "the previous copy".
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { byUuidDeviceUnit, luksUuid, makeLuksDisk } from './disk.js';
-import { type EnrolledDrive, GuestOps } from './guest-ops.js';
+import { type EnrolledDrive, type GuestOps, startGuest } from './guest-ops.js';
 import { sh } from './host.js';
-import { ensureImage } from './image.js';
 import {
   CONFIG,
-  diagnostics,
   editConfig,
-  giveLedToAgent,
-  installCheckout,
   LED_DIR,
   ledChanges,
   ledFor,
   ledger,
   mails,
-  makeLed,
-  makeSource,
   recordMark,
   records,
   SOURCE,
-  stageCheckout,
-  startWitnesses,
   statuses,
   subject,
 } from './product.js';
 import { timing } from './timing.js';
-import { Vm } from './vm.js';
+import type { Vm } from './vm.js';
 
 const RUNNING = ledFor('#33c280');
 const GREEN = ledFor('#00ff00');
@@ -59,15 +50,7 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
   /** what the impostor holds before scenario 4 */
   let impostorHeld: { marker: string; entries: string };
 
-  /** Runs a scenario; on failure prints what explains it before the assertion error. */
-  async function scenario(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (error) {
-      console.log(await diagnostics(vm).catch((e: Error) => `(no diagnostics: ${e.message})`));
-      throw error;
-    }
-  }
+  const scenario = (fn: () => Promise<void>) => g.scenario(fn);
 
   async function impostorContents(root: string): Promise<{ marker: string; entries: string }> {
     return {
@@ -77,28 +60,11 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
   }
 
   before(async () => {
-    disks = await mkdtemp(join(tmpdir(), 'offsite-e2e-drives-'));
-    const image = await ensureImage();
     const started = performance.now();
-    const [stage, started_vm] = await Promise.all([stageCheckout(), Vm.start({ image })]);
-    vm = started_vm;
-    g = new GuestOps(vm, disks);
-    try {
-      await vm.waitUntilBooted();
-      timing('checkout staged and guest started', started);
-      let step = performance.now();
-      await installCheckout(vm, stage.dir).finally(() => stage.remove());
-      timing('offsite copied into the guest', step);
-      assert.match(await vm.run('offsite --version'), /^offsite \d/);
-
-      // docs/setup.md section 3
-      await vm.run('mkdir -p /etc/offsite/keys && chmod 0700 /etc/offsite/keys');
-      const { configYaml } = await import('./product.js');
-      await vm.writeFile(CONFIG, configYaml(), 0o644);
-      await makeSource(vm);
-      await makeLed(vm);
-
-      step = performance.now();
+    g = await startGuest('drives');
+    vm = g.vm;
+    disks = g.disks;
+    await g.setUp(async () => {
       for (const [name, size] of [
         ['alpha', 64],
         ['bravo', 64],
@@ -137,35 +103,15 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       await vm.unplug('impostor');
       assert.equal(impostorHeld.marker, 'bravo');
 
-      // docs/setup.md section 5; then the LED's files go to the agent's group, as the udev rule
-      // does for a real LED, and the agent (which could not open them yet) starts again
-      step = performance.now();
-      const installed = await vm.exec('offsite install', { timeoutMs: 300_000 });
-      timing('offsite install', step);
-      assert.equal(installed.exitCode, 0, `offsite install: ${installed.stderr}`);
-      await giveLedToAgent(vm);
-      await vm.run('systemctl restart offsite-led');
-      await vm.waitFor(`systemctl is-active offsite-led && grep -qx none '${LED_DIR}/trigger'`, {
-        timeoutMs: 120_000,
-      });
-      await startWitnesses(vm);
-      step = performance.now();
+      await g.install();
+      const step = performance.now();
       await vm.checkpoint('installed');
       timing('checkpoint installed', step);
       timing('setup total (copy, enrol 3 drives, install)', started);
-    } catch (error) {
-      console.log(await diagnostics(vm).catch(() => ''));
-      throw error;
-    }
+    });
   });
 
-  after(async () => {
-    if (vm) {
-      if (process.exitCode) console.log(await vm.consoleTail());
-      await vm.shutdown();
-    }
-    if (disks) await rm(disks, { recursive: true, force: true });
-  });
+  after(() => g?.shutdown());
 
   test('the installation: units for both drives, the LED agent running as its own user', () =>
     scenario(async () => {

@@ -9,35 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeBlankDisk } from './disk.js';
-import { type EnrolledDrive, GuestOps } from './guest-ops.js';
+import { type EnrolledDrive, type GuestOps, startGuest } from './guest-ops.js';
 import { sh } from './host.js';
-import { ensureImage } from './image.js';
-import {
-  CONFIG,
-  configYaml,
-  diagnostics,
-  giveLedToAgent,
-  installCheckout,
-  ledger,
-  mails,
-  makeLed,
-  makeSource,
-  recordMark,
-  records,
-  SOURCE,
-  STATE_DIR,
-  stageCheckout,
-  startWitnesses,
-  statuses,
-  subject,
-} from './product.js';
+import { ledger, mails, recordMark, records, SOURCE, STATE_DIR, statuses, subject } from './product.js';
 import { timing } from './timing.js';
-import { Vm } from './vm.js';
+import type { Vm } from './vm.js';
 
 /** A directory of the NAS that a planted link points at. */
 const VICTIM = '/srv/victim';
@@ -54,14 +34,7 @@ describe('untrusted input in a guest: refused or reported, the NAS untouched', (
   let victimBefore: string;
   let sourceBefore: string;
 
-  async function scenario(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (error) {
-      console.log(await diagnostics(vm).catch((e: Error) => `(no diagnostics: ${e.message})`));
-      throw error;
-    }
-  }
+  const scenario = (fn: () => Promise<void>) => g.scenario(fn);
 
   /** What the units of `drive` logged since `since` (seconds since the epoch, in the guest). */
   const journal = (drive: string, since: string) =>
@@ -100,47 +73,26 @@ describe('untrusted input in a guest: refused or reported, the NAS untouched', (
       .digest('hex');
 
   before(async () => {
-    disks = await mkdtemp(join(tmpdir(), 'offsite-e2e-untrusted-'));
-    const image = await ensureImage();
     const started = performance.now();
-    const [stage, started_vm] = await Promise.all([stageCheckout(), Vm.start({ image })]);
-    vm = started_vm;
-    g = new GuestOps(vm, disks);
-    try {
-      await vm.waitUntilBooted();
-      await installCheckout(vm, stage.dir).finally(() => stage.remove());
-      await vm.run('mkdir -p /etc/offsite/keys && chmod 0700 /etc/offsite/keys');
-      await vm.writeFile(CONFIG, configYaml(), 0o644);
-      await makeSource(vm);
-      await makeLed(vm);
+    g = await startGuest('untrusted');
+    vm = g.vm;
+    disks = g.disks;
+    await g.setUp(async () => {
       await vm.run(
         `mkdir -p ${VICTIM}/deep && echo 'a NAS file' > ${VICTIM}/keep.txt && ` +
           `head -c 100000 /dev/urandom > ${VICTIM}/deep/data.bin && ln -s keep.txt ${VICTIM}/link`,
       );
       drives.alpha = await g.enrol('alpha', 64);
       drives.delta = await g.enrol('delta', 32, { plain: true });
-      const installed = await vm.exec('offsite install', { timeoutMs: 300_000 });
-      assert.equal(installed.exitCode, 0, `offsite install: ${installed.stderr}`);
-      await giveLedToAgent(vm);
-      await vm.run('systemctl restart offsite-led');
-      await startWitnesses(vm);
+      await g.install();
       victimBefore = await g.manifest(VICTIM);
       sourceBefore = await g.manifest(SOURCE);
       await vm.checkpoint('installed');
       timing('untrusted: setup total (copy, enrol 2 drives, install)', started);
-    } catch (error) {
-      console.log(await diagnostics(vm).catch(() => ''));
-      throw error;
-    }
+    });
   });
 
-  after(async () => {
-    if (vm) {
-      if (process.exitCode) console.log(await vm.consoleTail());
-      await vm.shutdown();
-    }
-    if (disks) await rm(disks, { recursive: true, force: true });
-  });
+  after(() => g?.shutdown());
 
   test('(1) delta, a plain drive, enrolled by prepare-drive --plain: its first backup succeeds', () =>
     scenario(async () => {
