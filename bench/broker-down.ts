@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { spawnMosquitto } from '../test/bridge/mqtt/helpers.js';
-import { freePort } from '../test/helpers/broker.js';
+import { freePort, spawnMosquitto } from '../harness/broker.js';
 import { generateTree, median } from './run-overhead.js';
 
 const CLI = new URL('../dist/bridge/cli.js', import.meta.url).pathname;

@@ -12,8 +12,8 @@
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { discoveryTopic, homeAssistantStatusTopic, type Topics, topics } from '../bridge/protocol.js';
-import { recorder, startBroker } from '../test/helpers/broker.js';
-import { drive, status } from '../test/led-agent/fixtures.js';
+import { recorder, startBroker } from '../harness/broker.js';
+import { drive, status } from '../harness/led-agent.js';
 import { caughtUp, compileAgent, sleep, startAgentProcess } from './led-process.js';
 
 const { values } = parseArgs({

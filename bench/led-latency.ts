@@ -9,11 +9,11 @@ import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { silentLogger } from '../bridge/log.js';
 import { topics } from '../bridge/protocol.js';
+import { startBroker } from '../harness/broker.js';
+import { agentConfig, ledClassDir, status } from '../harness/led-agent.js';
 import { LedAgent } from '../led-agent/agent.js';
 import type { Driver, Rgb } from '../led-agent/drivers/driver.js';
 import { openSysfsLed } from '../led-agent/drivers/sysfs.js';
-import { startBroker } from '../test/helpers/broker.js';
-import { agentConfig, ledClassDir, status } from '../test/led-agent/fixtures.js';
 
 const { values } = parseArgs({ options: { changes: { type: 'string', default: '1000' } } });
 const changes = Number(values.changes);

@@ -9,8 +9,8 @@
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { topics } from '../bridge/protocol.js';
-import { startBroker } from '../test/helpers/broker.js';
-import { drive, status } from '../test/led-agent/fixtures.js';
+import { startBroker } from '../harness/broker.js';
+import { drive, status } from '../harness/led-agent.js';
 import { caughtUp, compileAgent, sleep, startAgentProcess } from './led-process.js';
 
 const { values } = parseArgs({

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { topics } from '../bridge/protocol.js';
-import { recorder } from '../test/helpers/broker.js';
-import { ledClassDir, ledFile, status } from '../test/led-agent/fixtures.js';
+import { recorder } from '../harness/broker.js';
+import { ledClassDir, ledFile, status } from '../harness/led-agent.js';
 
 /**
  * Compile the agent the way `npm run build` would, but only its own files, inside

@@ -19,7 +19,7 @@ import { MqttLink, type Outgoing } from '../bridge/mqtt/link.js';
 import { topics } from '../bridge/protocol.js';
 import { MqttReporter } from '../bridge/reporters/mqtt.js';
 import { Bus } from '../bridge/run/bus.js';
-import { recorder, startBroker } from '../test/helpers/broker.js';
+import { recorder, startBroker } from '../harness/broker.js';
 
 const { values } = parseArgs({
   options: { files: { type: 'string', default: '100000' }, seconds: { type: 'string', default: '20' } },

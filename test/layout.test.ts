@@ -4,6 +4,8 @@
  * one unit; units sit in layers; no import cycle ties units together; an
  * import from a lower layer up to a higher one is allowed only when listed
  * below and explained in docs/architecture.md; no product file is over 450 lines.
+ * Outside the product: bench/ and harness/ (what tests and benchmarks both run
+ * against) never import from test/, and harness/ never from bench/.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -42,6 +44,9 @@ const LAYERS: { name: string; holds(unit: string): boolean }[] = [
  * docs/architecture.md ("Imports that run back up").
  */
 const ALLOWED_UP: string[] = [];
+
+/** what each folder outside the product must not import from */
+const APART: Record<string, string[]> = { bench: ['test/'], harness: ['test/', 'bench/'] };
 
 function sources(dir: string): string[] {
   return readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((e) => {
@@ -166,5 +171,14 @@ describe('the layout (docs/architecture.md)', () => {
       .filter((x) => x.lines > MAX_LINES)
       .map((x) => `${x.f}: ${x.lines} lines`);
     assert.deepEqual(long, []);
+  });
+
+  it('keeps bench/ and harness/ apart from test/ (and harness/ from bench/)', () => {
+    const crossing = Object.entries(APART).flatMap(([dir, banned]) =>
+      imports(sources(dir))
+        .filter((e) => banned.some((b) => e.to.startsWith(b)))
+        .map((e) => `${e.from} -> ${e.to}`),
+    );
+    assert.deepEqual(crossing, [], 'shared fixtures go in harness/ (docs/architecture.md)');
   });
 });

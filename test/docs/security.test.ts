@@ -20,8 +20,8 @@ import { MqttLink } from '../../bridge/mqtt/link.js';
 import { statusMessage, topicsFor } from '../../bridge/mqtt/messages.js';
 import { publishOnce } from '../../bridge/mqtt/oneshot.js';
 import { homeAssistantStatusTopic, statusSchema, topics } from '../../bridge/protocol.js';
-import { MOSQUITTO, memoryLog } from '../bridge/mqtt/helpers.js';
-import { freePort } from '../helpers/broker.js';
+import { freePort, MOSQUITTO } from '../../harness/broker.js';
+import { memoryLog } from '../bridge/mqtt/helpers.js';
 
 const page = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
 const section = page.slice(page.indexOf('## Closing the broker'));

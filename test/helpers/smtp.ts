@@ -1,6 +1,6 @@
 /** A real SMTP server on loopback (smtp-server) that keeps every message it receives. */
 import { SMTPServer } from 'smtp-server';
-import { freePort } from './broker.js';
+import { freePort } from '../../harness/broker.js';
 
 export interface Mail {
   from: string;

@@ -3,19 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createLogger } from '../../bridge/log.js';
 import { topics } from '../../bridge/protocol.js';
+import { recorder, startBroker, type TestBroker } from '../../harness/broker.js';
+import { agentConfig, drive, ledClassDir, ledFile, status } from '../../harness/led-agent.js';
 import { LedAgent } from '../../led-agent/agent.js';
 import { openSysfsLed } from '../../led-agent/drivers/sysfs.js';
-import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
-import {
-  agentConfig,
-  collectLog,
-  drive,
-  freshBase,
-  ledClassDir,
-  ledFile,
-  status,
-  waitForLight,
-} from './fixtures.js';
+import { collectLog, freshBase, waitForLight } from './fixtures.js';
 
 let broker: TestBroker;
 let publisher: MqttClient;

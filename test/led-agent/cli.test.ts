@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { topics } from '../../bridge/protocol.js';
-import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
-import { freshBase, ledClassDir, ledFile, status } from './fixtures.js';
+import { recorder, startBroker, type TestBroker } from '../../harness/broker.js';
+import { ledClassDir, ledFile, status } from '../../harness/led-agent.js';
+import { freshBase } from './fixtures.js';
 
 let broker: TestBroker;
 before(async () => {

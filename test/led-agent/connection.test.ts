@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../bridge/config.js';
 import { createLogger } from '../../bridge/log.js';
 import { AVAILABILITY, topics } from '../../bridge/protocol.js';
+import { recorder, startBroker, type TestBroker } from '../../harness/broker.js';
 import { LedAgent } from '../../led-agent/agent.js';
 import { openNoLed } from '../../led-agent/drivers/none.js';
-import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
 import { collectLog, freshBase } from './fixtures.js';
 
 let broker: TestBroker;

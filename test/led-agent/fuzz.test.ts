@@ -9,21 +9,13 @@ import fc from 'fast-check';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createLogger } from '../../bridge/log.js';
 import { RUN_STATES, topics } from '../../bridge/protocol.js';
+import { startBroker, type TestBroker } from '../../harness/broker.js';
+import { agentConfig, drive, ledClassDir, ledFile, status } from '../../harness/led-agent.js';
 import { LedAgent, MAX_PAYLOAD_BYTES } from '../../led-agent/agent.js';
 import { BAD_PAYLOAD_WINDOW_MS } from '../../led-agent/bad-payloads.js';
 import { openSysfsLed } from '../../led-agent/drivers/sysfs.js';
 import { sameLight } from '../../led-agent/light.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import {
-  agentConfig,
-  collectLog,
-  drive,
-  freshBase,
-  ledClassDir,
-  ledFile,
-  status,
-  waitForLight,
-} from './fixtures.js';
+import { collectLog, freshBase, waitForLight } from './fixtures.js';
 
 const RUNS = 10_000;
 

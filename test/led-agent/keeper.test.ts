@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { discoveryTopic, homeAssistantStatusTopic, topics } from '../../bridge/protocol.js';
-import { recorder, startBroker, type TestBroker } from '../helpers/broker.js';
+import { recorder, startBroker, type TestBroker } from '../../harness/broker.js';
 
 describe('the LED agent keeps Home Assistant whole', () => {
   let broker: TestBroker;

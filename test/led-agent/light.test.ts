@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../bridge/config.js';
 import { type DriveState, driveSchema, type Status, statusSchema } from '../../bridge/protocol.js';
+import { drive, status } from '../../harness/led-agent.js';
 import { arbitrate, type NodeView, nodeState, OFF, sameLight } from '../../led-agent/light.js';
-import { drive, status } from './fixtures.js';
 
 const defaults = parseConfig({ source: { path: '/srv' }, drives: [{ name: 'a', directory: '/tmp/a' }] }).led
   .states;

@@ -8,18 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createLogger } from '../../bridge/log.js';
 import { topics } from '../../bridge/protocol.js';
+import { startBroker, type TestBroker } from '../../harness/broker.js';
+import { agentConfig, ledClassDir, ledFile, status } from '../../harness/led-agent.js';
 import { LedAgent, MAX_PAYLOAD_BYTES } from '../../led-agent/agent.js';
 import { openSysfsLed } from '../../led-agent/drivers/sysfs.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import {
-  agentConfig,
-  collectLog,
-  freshBase,
-  ledClassDir,
-  ledFile,
-  status,
-  waitForLight,
-} from './fixtures.js';
+import { collectLog, freshBase, waitForLight } from './fixtures.js';
 
 let broker: TestBroker;
 let publisher: MqttClient;

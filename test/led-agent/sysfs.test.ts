@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../bridge/config.js';
 import { silentLogger } from '../../bridge/log.js';
+import { agentConfig, ledClassDir, ledFile } from '../../harness/led-agent.js';
 import { systemClock } from '../../led-agent/clock.js';
 import { parseColor } from '../../led-agent/drivers/driver.js';
 import { drivers } from '../../led-agent/drivers/index.js';
 import { openSysfsLed } from '../../led-agent/drivers/sysfs.js';
-import { agentConfig, ledClassDir, ledFile } from './fixtures.js';
 
 describe('sysfs driver: a Linux LED class directory', () => {
   it('multicolour: the colour as multi_intensity in multi_index order, the cap as brightness', async () => {

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { ledClassDir } from '../../harness/led-agent.js';
 import { blinkstickUdevRule, LED_GROUP, sysfsLedUdevRule } from '../../led-agent/udev.js';
-import { ledClassDir } from './fixtures.js';
 
 /** The key/operator/value triples of the rule lines (comments and blanks dropped). */
 function rules(text: string): Array<Array<[string, string, string]>> {

@@ -8,10 +8,9 @@ import { describe, it } from 'node:test';
 import { type Config, parseConfig } from '../../bridge/config.js';
 import { anonymousAccess } from '../../bridge/mqtt/anonymous.js';
 import { topics } from '../../bridge/protocol.js';
+import { freePort, recorder, spawnMosquitto } from '../../harness/broker.js';
 import { CHECKS, type Finding } from '../../units/doctor.js';
 import { installPaths } from '../../units/paths.js';
-import { spawnMosquitto } from '../bridge/mqtt/helpers.js';
-import { freePort, recorder } from '../helpers/broker.js';
 
 function config(url: string): Config {
   return parseConfig({

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { newToken, stageToken } from '../../bridge/steps/marker.js';
-import { freePort, startBroker, type TestBroker } from '../helpers/broker.js';
+import { freePort, startBroker, type TestBroker } from '../../harness/broker.js';
 import { startSmtp } from '../helpers/smtp.js';
 import { ALPHA_UUID, offsiteHere } from './cli.js';
 

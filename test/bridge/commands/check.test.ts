@@ -15,7 +15,7 @@ import { Ledger } from '../../../bridge/ledger.js';
 import { createLogger, type Logger } from '../../../bridge/log.js';
 import { type DriveState, type OffsiteEvent, topics } from '../../../bridge/protocol.js';
 import { EmailReporter } from '../../../bridge/reporters/email.js';
-import { freePort, type Received, recorder, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { freePort, type Received, recorder, startBroker, type TestBroker } from '../../../harness/broker.js';
 import { decodeWords, mailBody } from '../../helpers/mime.js';
 import { startSmtp } from '../../helpers/smtp.js';
 

@@ -28,7 +28,7 @@ import { readOpenRecord } from '../../../bridge/open-record.js';
 import { topics } from '../../../bridge/protocol.js';
 import { driveLockFile } from '../../../bridge/run/run-drive.js';
 import { localTime } from '../../../bridge/words.js';
-import { type Received, recorder, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { type Received, recorder, startBroker, type TestBroker } from '../../../harness/broker.js';
 import { type LoopImage, makeExt4 } from '../../helpers/loop.js';
 import { awkwardTree, diffTrees, tempDir } from '../../helpers/trees.js';
 import { offsiteHere } from '../../units/cli.js';

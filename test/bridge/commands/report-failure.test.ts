@@ -18,7 +18,7 @@ import { createLogger, type Logger } from '../../../bridge/log.js';
 import { isoNow, type OffsiteEvent, type Status, topics } from '../../../bridge/protocol.js';
 import { EmailReporter } from '../../../bridge/reporters/email.js';
 import { Bus } from '../../../bridge/run/bus.js';
-import { freePort, recorder, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { freePort, recorder, startBroker, type TestBroker } from '../../../harness/broker.js';
 import { decodeWords, mailBody } from '../../helpers/mime.js';
 import { startSmtp } from '../../helpers/smtp.js';
 

@@ -22,7 +22,7 @@ import { stringify } from 'yaml';
 import { mountAt } from '../../../bridge/mounts.js';
 import { topics } from '../../../bridge/protocol.js';
 import { MARKER_FILE, readToken } from '../../../bridge/steps/marker.js';
-import { recorder, startBroker, type TestBroker } from '../../helpers/broker.js';
+import { recorder, startBroker, type TestBroker } from '../../../harness/broker.js';
 import { type LoopImage, makeExt4 } from '../../helpers/loop.js';
 import { decodeWords, mailBody, mailHeader } from '../../helpers/mime.js';
 import { startSmtp } from '../../helpers/smtp.js';

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { SMTPServer } from 'smtp-server';
 import { type EmailConfig, parseConfig } from '../../../bridge/config.js';
 import { isLoopbackHost, smtpMailer, smtpTransportOptions } from '../../../bridge/email/mailer.js';
-import { freePort } from '../../helpers/broker.js';
+import { freePort } from '../../../harness/broker.js';
 
 const PASSWORD = 'correct horse';
 const secret = join(mkdtempSync(join(tmpdir(), 'offsite-smtp-')), 'smtp.password');

@@ -15,8 +15,8 @@ import { loadPublished, publishedFile } from '../../../bridge/homeassistant/publ
 import { Ledger } from '../../../bridge/ledger.js';
 import { MqttLink } from '../../../bridge/mqtt/link.js';
 import { type DriveState, driveSchema, homeAssistantStatusTopic, topics } from '../../../bridge/protocol.js';
-import { freePort, recorder } from '../../helpers/broker.js';
-import { fixture, type Mosquitto, memoryLog, spawnMosquitto } from '../mqtt/helpers.js';
+import { freePort, type Mosquitto, recorder, spawnMosquitto } from '../../../harness/broker.js';
+import { fixture, memoryLog } from '../mqtt/helpers.js';
 
 async function until(pred: () => boolean): Promise<void> {
   for (let i = 0; !pred(); i++) {

@@ -19,10 +19,10 @@ import { MqttReporter } from '../../../bridge/reporters/mqtt.js';
 import { Bus } from '../../../bridge/run/bus.js';
 import { runDrive } from '../../../bridge/run/run-drive.js';
 import { stepsFor } from '../../../bridge/steps/index.js';
+import { freePort, spawnMosquitto } from '../../../harness/broker.js';
 import { enrolDrive } from '../../../units/prepare/enrol.js';
-import { freePort } from '../../helpers/broker.js';
 import { awkwardTree, diffTrees, tempDir } from '../../helpers/trees.js';
-import { fixture, memoryLog, spawnMosquitto } from './helpers.js';
+import { fixture, memoryLog } from './helpers.js';
 
 const T = topics('offsite', 'nas');
 const out = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;

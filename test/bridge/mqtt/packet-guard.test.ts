@@ -14,8 +14,8 @@ import mqtt from 'mqtt';
 import { parseConfig } from '../../../bridge/config.js';
 import { MqttLink } from '../../../bridge/mqtt/link.js';
 import { type DroppedPacket, PacketGuard } from '../../../bridge/mqtt/packet-guard.js';
-import { freePort } from '../../helpers/broker.js';
-import { memoryLog, spawnMosquitto } from './helpers.js';
+import { freePort, spawnMosquitto } from '../../../harness/broker.js';
+import { memoryLog } from './helpers.js';
 
 /** A fixed header with the MQTT remaining-length encoding. */
 function header(first: number, length: number): number[] {

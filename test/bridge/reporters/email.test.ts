@@ -17,7 +17,7 @@ import { Ledger } from '../../../bridge/ledger.js';
 import { createLogger, type Logger } from '../../../bridge/log.js';
 import { EmailReporter } from '../../../bridge/reporters/email.js';
 import { Bus } from '../../../bridge/run/bus.js';
-import { freePort } from '../../helpers/broker.js';
+import { freePort } from '../../../harness/broker.js';
 import { decodeWords, mailBody, mailHeader } from '../../helpers/mime.js';
 import { startSmtp } from '../../helpers/smtp.js';
 

@@ -19,8 +19,8 @@ import {
 } from '../../../bridge/protocol.js';
 import { MqttReporter } from '../../../bridge/reporters/mqtt.js';
 import { Bus } from '../../../bridge/run/bus.js';
-import { freePort, recorder } from '../../helpers/broker.js';
-import { fixture, memoryLog, spawnMosquitto } from '../mqtt/helpers.js';
+import { freePort, recorder, spawnMosquitto } from '../../../harness/broker.js';
+import { fixture, memoryLog } from '../mqtt/helpers.js';
 
 const T = topics('offsite', 'nas');
 
