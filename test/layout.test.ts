@@ -181,4 +181,35 @@ describe('the layout (docs/architecture.md)', () => {
     );
     assert.deepEqual(crossing, [], 'shared fixtures go in harness/ (docs/architecture.md)');
   });
+
+  it('says each thing in one place (issue 12, "one path for each thing")', () => {
+    const ONE_PLACE: { what: string; pattern: RegExp; only: string[] }[] = [
+      {
+        what: "an error's message (errorMessage(e))",
+        pattern: /\bas Error\)\.message|instanceof Error \? \w+\.message/,
+        only: ['bridge/error-message.ts'],
+      },
+      {
+        what: 'the "no drive named" error (driveNamed)',
+        pattern: /no drive named/,
+        only: ['bridge/commands/command.ts'],
+      },
+      {
+        what: 'the default base topic (topicsFor, and the schema default)',
+        pattern: /DEFAULT_BASE_TOPIC/,
+        only: ['bridge/protocol.ts', 'bridge/config/schema.ts', 'bridge/mqtt/messages.ts'],
+      },
+      {
+        what: 'the latest success of all drives',
+        pattern: /function (latestSuccess|lastSuccessOfAll)\b/,
+        only: ['bridge/mqtt/messages.ts'],
+      },
+      { what: 'the reporter shape', pattern: /interface Reporter\b/, only: ['bridge/run/run-drive.ts'] },
+      { what: 'the throttle', pattern: /class Throttle\b/, only: ['bridge/throttle.ts'] },
+    ];
+    for (const { what, pattern, only } of ONE_PLACE) {
+      const found = files.filter((f) => pattern.test(readFileSync(join(REPO, f), 'utf8')));
+      assert.deepEqual(found.sort(), [...only].sort(), `${what}: written in ${found.join(', ')}`);
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { type Config, type Drive, loadConfig } from '../config.js';
+import type { Config, Drive } from '../config.js';
 import { Ledger } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { latestSuccess, statusMessage, topicsFor } from '../mqtt/messages.js';
@@ -6,7 +6,8 @@ import { decode, isoNow, statusSchema } from '../protocol.js';
 import { reportersFor } from '../reporters/index.js';
 import { DriveAbsentError, DriveBusyError, runDrive } from '../run/run-drive.js';
 import { stepsFor } from '../steps/index.js';
-import { type Command, driveNamed, UsageError } from './command.js';
+import { oneDrive } from './arguments.js';
+import type { Command } from './command.js';
 
 /**
  * A drive that is not plugged in is not a failure: the status says `idle` and
@@ -82,11 +83,7 @@ Example:
   offsite run alpha
 `,
   async run(ctx) {
-    const [name, ...extra] = ctx.positionals;
-    if (!name) throw new UsageError('which drive? e.g. offsite run alpha');
-    if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
-    const config = loadConfig(ctx.configFile);
-    const drive = driveNamed(config, name);
+    const { config, drive } = oneDrive(ctx, 'run');
     try {
       const outcome = await runDrive(config, drive, {
         ...(await reportersFor(config, ctx.log, ctx.stdout)),

@@ -1,8 +1,8 @@
-import { findDrive, loadConfig } from '../config.js';
 import { terminalReporter } from '../reporters/terminal.js';
 import { DriveAbsentError, DriveBusyError, runDrive } from '../run/run-drive.js';
 import { scrubStepsFor } from '../steps/index.js';
-import { type Command, UsageError } from './command.js';
+import { oneDrive } from './arguments.js';
+import type { Command } from './command.js';
 
 export const scrubCommand: Command = {
   name: 'scrub',
@@ -46,15 +46,7 @@ Example:
   offsite scrub alpha
 `,
   async run(ctx) {
-    const [name, ...extra] = ctx.positionals;
-    if (!name) throw new UsageError('which drive? e.g. offsite scrub alpha');
-    if (extra.length) throw new UsageError(`one drive at a time (got ${ctx.positionals.join(', ')})`);
-    const config = loadConfig(ctx.configFile);
-    const drive = findDrive(config, name);
-    if (!drive)
-      throw new UsageError(
-        `no drive named "${name}" in ${config.file} (drives: ${config.drives.map((d) => d.name).join(', ')})`,
-      );
+    const { config, drive } = oneDrive(ctx, 'scrub');
     try {
       // the terminal only: no mail, no status; the ledger gets the scrub's record, not a run's
       const terminal = terminalReporter(ctx.log, ctx.stdout);

@@ -10,6 +10,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../error-message.js';
 import { Ledger } from '../ledger.js';
 import { isoNow } from '../protocol.js';
 import { BORG_VIEW, BorgCheckError, borgCheck } from '../rsync/borg.js';
@@ -39,7 +40,7 @@ export const scrub: Step = {
     try {
       names = readdirSync(source);
     } catch (e) {
-      throw new StepError(`the source ${source} cannot be read: ${(e as Error).message}`, { cause: e });
+      throw new StepError(`the source ${source} cannot be read: ${errorMessage(e)}`, { cause: e });
     }
     const copy = findPrevious(l, source, names, reservedNames(MARKER_FILE));
     if (!copy || copy.kind === 'root')
@@ -85,7 +86,7 @@ export const scrub: Step = {
         last_full_pass: now,
       });
     } catch (e) {
-      log.warn(`${drive.name}: could not record the scrub in ${ledger.file}: ${(e as Error).message}`);
+      log.warn(`${drive.name}: could not record the scrub in ${ledger.file}: ${errorMessage(e)}`);
     }
     if (problems.length) {
       markCompareContents(

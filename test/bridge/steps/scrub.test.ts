@@ -193,5 +193,9 @@ describe('offsite scrub (the step)', () => {
     const help = await offsiteHere(['scrub', '--help']);
     assert.equal(help.exitCode, 0);
     assert.match(help.stdout, /throwaway view/);
+    const unknown = await cli('scrub', 'nosuch');
+    assert.equal(unknown.exitCode, 2);
+    assert.match(unknown.stderr, /no drive named "nosuch" in .*config\.yaml \(drives: alpha\)/);
+    assert.match((await cli('scrub')).stderr, /which drive\? e\.g\. offsite scrub alpha/);
   });
 });
