@@ -6,12 +6,10 @@
  * JSON, validated, stored. Any broker client can publish, so a drive the
  * configuration does not name is never followed: it could only be a forgery.
  */
-import type { IClientOptions, MqttClient } from 'mqtt';
 import { type Config, ConfigError, type MqttConfig } from '../bridge/config.js';
-import { errorMessage } from '../bridge/error-message.js';
-import { type Logger, silentLogger } from '../bridge/log.js';
-import { clientOptions } from '../bridge/mqtt/connection.js';
-import { connectGuardedAsync, type DroppedPacket } from '../bridge/mqtt/packet-guard.js';
+import { childLogger, type Logger, silentLogger } from '../bridge/log.js';
+import { MqttLink } from '../bridge/mqtt/link.js';
+import type { DroppedPacket } from '../bridge/mqtt/packet-guard.js';
 import {
   AVAILABILITY,
   decode,
@@ -84,11 +82,8 @@ export class LedAgent {
   readonly #own: Topics;
   readonly #views = new Map<string, NodeView>();
   readonly #graceMs: number;
-  readonly #backoff: { firstMs: number; maxMs: number };
+  readonly #link: MqttLink;
   readonly #listeners = new Set<(light: Light) => void>();
-  #client: MqttClient | null = null;
-  #delay: number;
-  #reconnect: Timer | null = null;
   #grace: Timer | null = null;
   #outage = false;
   #stopping = false;
@@ -102,12 +97,10 @@ export class LedAgent {
     this.#config = options.config;
     this.#mqtt = requireMqtt(options.config);
     this.#driver = options.driver;
-    this.#log = options.log ?? silentLogger();
+    this.#log = childLogger(options.log ?? silentLogger(), 'led');
     this.#clock = options.clock ?? systemClock;
     this.#graceMs = options.offlineGraceMs ?? 5000;
-    this.#backoff = options.backoff ?? { firstMs: 500, maxMs: 30_000 };
-    this.#delay = this.#backoff.firstMs;
-    this.#player = new PatternPlayer(this.#driver, this.#clock, this.#log);
+    this.#player = new PatternPlayer(this.#driver, this.#clock, childLogger(this.#log, this.#driver.name));
     this.#bad = new BadPayloadLog(this.#log, this.#clock);
     this.#followed = followedNodes(options.config).map(({ node, drives }) => ({
       node,
@@ -115,10 +108,27 @@ export class LedAgent {
       drives: new Set(drives),
     }));
     this.#own = topics(this.#mqtt.base_topic, options.config.node_id);
+    const backoff = options.backoff ?? { firstMs: 500, maxMs: 30_000 };
+    this.#link = new MqttLink({
+      config: this.#mqtt,
+      log: this.#log,
+      role: 'led',
+      connectTimeoutMs: 10_000,
+      backoff,
+      persistent: true,
+      will: { topic: this.#own.ledAvailability, payload: AVAILABILITY.offline },
+      whileAway: `the light goes off after ${this.#graceMs / 1000} s without it; retrying, at most ${backoff.maxMs / 1000} s apart`,
+      onDropped: (packet) => this.#dropped(packet),
+    });
+    // exact topics, no drive/+ wildcard: a forged drive's messages never reach this process
+    for (const f of this.#followed)
+      for (const topic of [f.topics.status, ...[...f.drives].map((d) => f.topics.drive(d))])
+        this.#link.subscribe(topic, (payload) => this.receive(topic, payload));
+    this.#link.onChange((connected) => (connected ? this.#connected() : this.#lost()));
   }
 
   get connected(): boolean {
-    return this.#client?.connected ?? false;
+    return this.#link.connected;
   }
 
   /** Called with each new light (not with a new reason for the same light). */
@@ -146,36 +156,31 @@ export class LedAgent {
     this.#started = true;
     this.#player.show(OFF);
     this.#log.info(
-      `LED agent: driver ${this.#driver.name}, following ${this.#followed.map((f) => f.node).join(', ')} on ${this.#mqtt.url}`,
+      `driver ${this.#driver.name}, following ${this.#followed.map((f) => f.node).join(', ')} on ${this.#mqtt.url}`,
     );
-    await this.#connect();
+    const attempted = new Promise<void>((resolve) => {
+      const off = this.#link.onChange(() => {
+        off();
+        resolve();
+      });
+    });
+    this.#link.start();
+    await attempted;
   }
 
   /** Publishes `offline`, turns the light off, releases the driver. */
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#reconnect?.cancel();
     this.#grace?.cancel();
     this.#bad.stop();
-    const client = this.#client;
-    this.#client = null;
-    if (client) {
-      try {
-        await this.#within(
-          2000,
-          client.publishAsync(this.#own.ledAvailability, AVAILABILITY.offline, { qos: 1, retain: true }),
-        );
-        await this.#within(2000, client.endAsync());
-      } catch {
-        // the broker is unreachable: it publishes our Last Will (`offline`) itself
-        await client.endAsync(true).catch(() => {});
-      }
-    }
+    // not connected: the broker publishes our Last Will (`offline`) itself
+    if (this.#link.connected) void this.#link.publish(this.#availability(AVAILABILITY.offline));
+    await this.#link.stop(2000);
     await this.#player.stop();
     await this.#driver.close();
     this.#log.info(
-      `LED agent stopped (${this.stats.received} messages, ${this.stats.ignored} ignored); the light is off`,
+      `stopped (${this.stats.received} messages, ${this.stats.ignored} ignored); the light is off`,
     );
   }
 
@@ -250,98 +255,31 @@ export class LedAgent {
     const light = arbitrate(this.#views, this.#config.led.states);
     if (sameLight(light, this.light)) return;
     this.light = light;
-    this.#log.info(`LED ${light.state}: ${light.because}`);
+    this.#log.info(`shows ${light.state}: ${light.because}`);
     this.#player.show(light);
     for (const listener of this.#listeners) listener(light);
   }
 
-  #clientOptions(): IClientOptions {
-    // reconnection is ours (#scheduleReconnect): mqtt.js only retries at a fixed period
-    return clientOptions(this.#mqtt, {
-      role: 'led',
-      connectTimeoutMs: 10_000,
-      reconnectMs: 0,
-      will: { topic: this.#own.ledAvailability, payload: AVAILABILITY.offline },
-    });
+  #availability(payload: string) {
+    return { topic: this.#own.ledAvailability, payload, retain: true };
   }
 
-  async #connect(): Promise<void> {
-    this.#reconnect = null;
-    if (this.#stopping) return;
-    let client: MqttClient;
-    try {
-      client = await connectGuardedAsync(this.#mqtt.url, this.#clientOptions(), {
-        maxPayloadBytes: MAX_PAYLOAD_BYTES,
-        onDropped: (packet) => this.#dropped(packet),
-      });
-    } catch (e) {
-      return this.#lost(`cannot connect to ${this.#mqtt.url}: ${errorMessage(e)}`);
-    }
-    if (this.#stopping) {
-      await client.endAsync(true);
-      return;
-    }
-    client.on('error', (e) => this.#log.debug(`MQTT: ${e.message}`));
-    client.on('message', (topic, payload) => this.receive(topic, payload));
-    client.once('close', () => {
-      if (this.#client !== client) return;
-      this.#client = null;
-      client.removeAllListeners('message');
-      client.end(true);
-      this.#lost(`lost the connection to ${this.#mqtt.url}`);
-    });
-    this.#client = client;
-    try {
-      // exact topics, no drive/+ wildcard: a forged drive's messages never reach this process
-      const subscriptions = this.#followed.flatMap((f) => [
-        f.topics.status,
-        ...[...f.drives].map((d) => f.topics.drive(d)),
-      ]);
-      await client.subscribeAsync(subscriptions, { qos: 1 });
-      await client.publishAsync(this.#own.ledAvailability, AVAILABILITY.online, { qos: 1, retain: true });
-    } catch (e) {
-      // the connection dropped between connect and subscribe: the close handler takes over
-      this.#log.debug(`MQTT: ${errorMessage(e)}`);
-      return;
-    }
+  /** Connected and subscribed: the retained messages restore the light. */
+  #connected(): void {
     this.#grace?.cancel();
     this.#grace = null;
-    this.#delay = this.#backoff.firstMs;
-    if (this.#outage) this.#log.info(`connected to ${this.#mqtt.url} again; restoring the light`);
     this.#outage = false;
+    void this.#link.publish(this.#availability(AVAILABILITY.online));
   }
 
-  /** Broker gone or not reachable: keep the light for a grace period, then off, and retry with backoff. */
-  #lost(why: string): void {
-    if (this.#stopping) return;
-    const delay = this.#delay;
-    this.#delay = Math.min(this.#delay * 2, this.#backoff.maxMs);
-    if (!this.#outage)
-      this.#log.warn(`${why}; retrying with backoff (up to ${this.#backoff.maxMs / 1000} s)`);
-    else this.#log.debug(`${why}; next try in ${delay} ms`);
-    if (!this.#outage)
-      this.#grace ??= this.#clock.setTimeout(() => {
-        this.#grace = null;
-        this.#views.clear();
-        this.#update();
-      }, this.#graceMs);
+  /** Broker gone or not reachable: keep the light for a grace period, then off (the link retries with backoff). */
+  #lost(): void {
+    if (this.#stopping || this.#outage) return;
     this.#outage = true;
-    this.#reconnect ??= this.#clock.setTimeout(() => void this.#connect(), delay);
-  }
-
-  #within<T>(ms: number, work: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      work.then(
-        (v) => {
-          timer.cancel();
-          resolve(v);
-        },
-        (e) => {
-          timer.cancel();
-          reject(e);
-        },
-      );
-    });
+    this.#grace ??= this.#clock.setTimeout(() => {
+      this.#grace = null;
+      this.#views.clear();
+      this.#update();
+    }, this.#graceMs);
   }
 }

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configPath, loadConfig } from '../bridge/config.js';
 import { errorMessage } from '../bridge/error-message.js';
 import { DiscoveryKeeper } from '../bridge/homeassistant/keeper.js';
-import { createLogger } from '../bridge/log.js';
+import { childLogger, createLogger } from '../bridge/log.js';
 import { LedAgent, requireMqtt } from './agent.js';
 import { systemClock } from './clock.js';
 import { drivers } from './drivers/index.js';
@@ -62,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger(values.verbose ? { verbose: true } : {});
+  const led = childLogger(log, 'led');
   let agent: LedAgent;
   let keeper: DiscoveryKeeper;
   try {
@@ -69,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     requireMqtt(config);
     const driver = await drivers[config.led.driver](config.led, {
       file: config.file,
-      log,
+      log: childLogger(led, config.led.driver),
       clock: systemClock,
     });
     agent = new LedAgent({ config, driver, log });
@@ -96,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => shutdown('SIGINT'));
     keeper.start().catch((e) => log.warn(`home assistant discovery: ${errorMessage(e)}`));
     agent.start().catch((e) => {
-      log.error(`LED agent: ${errorMessage(e)}`);
+      led.error(errorMessage(e));
       resolve(1);
     });
   });

@@ -103,13 +103,13 @@ export class PatternPlayer {
     this.writes += 1;
     this.#driver.set(rgb).then(
       () => {
-        if (this.#failing) this.#log.info(`LED ${this.#driver.name}: writing works again`);
+        if (this.#failing) this.#log.info('writing works again');
         this.#failing = false;
         this.#done();
       },
       (e: unknown) => {
         // logged once per outage: a pulsing light would otherwise log ten lines a second
-        if (!this.#failing) this.#log.error(`LED ${this.#driver.name}: cannot set the colour: ${String(e)}`);
+        if (!this.#failing) this.#log.error(`cannot set the colour: ${String(e)}`);
         this.#failing = true;
         this.#last = null;
         this.#done();

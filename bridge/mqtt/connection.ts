@@ -2,8 +2,8 @@
  * How every MQTT client of offsite connects (a run's reporter, the discovery
  * keeper, the one-shot commands, the LED agent): options from the config, the
  * password from a file or a systemd credential, the CA for mqtts://, a last
- * will where the client has one, and what a connection failure is called in
- * the log.
+ * will where the client has one, the pause between attempts, and what a
+ * connection failure is called in the log.
  */
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
@@ -14,7 +14,7 @@ export interface ConnectionSettings {
   /** why the client is connecting, for the client id: the broker's log then says who it was */
   role: string;
   connectTimeoutMs: number;
-  /** pause between reconnection attempts (0: the caller reconnects itself) */
+  /** mqtt.js's fixed pause between attempts (0: the caller reconnects itself, as MqttLink does) */
   reconnectMs: number;
   env?: NodeJS.ProcessEnv;
   /** published (QoS 1, retained) by the broker when the client goes away without saying so */
@@ -62,6 +62,27 @@ export function clientOptions(cfg: MqttConfig, s: ConnectionSettings): IClientOp
   return opts;
 }
 
+/** The pause before each attempt: firstMs, doubled after each failure up to maxMs, firstMs again once connected. */
+export class Backoff {
+  readonly #range: { firstMs: number; maxMs: number };
+  #next: number;
+
+  constructor(range: { firstMs: number; maxMs: number }) {
+    this.#range = range;
+    this.#next = range.firstMs;
+  }
+
+  next(): number {
+    const pause = this.#next;
+    this.#next = Math.min(pause * 2, this.#range.maxMs);
+    return pause;
+  }
+
+  reset(): void {
+    this.#next = this.#range.firstMs;
+  }
+}
+
 function codeOf(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? errorMessage(e);
 }
@@ -82,8 +103,11 @@ export function failureKind(e: unknown): FailureKind {
   return 'unreachable';
 }
 
+/** what the broker being away means for a run */
+const RUN_GOES_ON = 'the backup goes on, status follows when it is back';
+
 /** The line a failure kind is logged with (by the link's "mqtt" logger). */
-export function failureText(kind: FailureKind, url: string, detail: string): string {
+export function failureText(kind: FailureKind, url: string, detail: string, whileAway = RUN_GOES_ON): string {
   switch (kind) {
     case 'login refused':
       return `${url} refused the login (${detail}); check mqtt.username and mqtt.password_file`;
@@ -94,6 +118,6 @@ export function failureText(kind: FailureKind, url: string, detail: string): str
     case 'publish':
       return `${url}: publishing failed (${detail})`;
     default:
-      return `broker ${url} unreachable (${detail}); the backup goes on, status follows when it is back`;
+      return `broker ${url} unreachable (${detail}); ${whileAway}`;
   }
 }

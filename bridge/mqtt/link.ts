@@ -9,13 +9,17 @@
  * is not connected at stop() gets `lastChanceMs` (default 1 s) of fresh
  * connection attempts, not the whole flush time: a stopped broker costs a run
  * at most that, plus the first attempt's wait at start (docs/mqtt.md).
+ *
+ * It also carries the LED agent's one long-lived connection (docs/led.md): a
+ * Last Will, reconnection with backoff, and `persistent`, which never gives up.
+ * The pause between attempts is the link's own (mqtt.js only knows a fixed period).
  */
 import type { MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { childLogger, type Logger } from '../log.js';
 import { MAX_PAYLOAD_BYTES } from '../protocol.js';
-import { clientOptions, type FailureKind, failureKind, failureText } from './connection.js';
+import { Backoff, clientOptions, type FailureKind, failureKind, failureText } from './connection.js';
 import { connectGuarded, type DroppedPacket } from './packet-guard.js';
 
 export interface Outgoing {
@@ -38,6 +42,20 @@ export interface LinkOptions {
   maxQueuedEvents?: number;
   /** how long stop() keeps trying a broker that is not connected (default 1 s) */
   lastChanceMs?: number;
+  /** published (QoS 1, retained) by the broker when this client vanishes without a word */
+  will?: { topic: string; payload: string };
+  /** the pause between attempts doubles from firstMs after each failed one, up to maxMs (default: reconnectMs, fixed) */
+  backoff?: { firstMs: number; maxMs: number };
+  /**
+   * A long-running client: never gives up (a refused login or an unreadable
+   * password file may be put right meanwhile, and the attempt after one reads
+   * the options again), and logs each kind of trouble once per outage, not once for good.
+   */
+  persistent?: boolean;
+  /** what the broker being away means for this client, in the warning (default: a run's words) */
+  whileAway?: string;
+  /** a payload over MAX_PAYLOAD_BYTES, dropped unread (default: logged here) */
+  onDropped?: (packet: DroppedPacket) => void;
 }
 
 /** between two connection attempts in stop()'s last chance */
@@ -49,15 +67,16 @@ interface Queued {
 }
 
 type Handler = (payload: Buffer, retained: boolean) => void;
+type ChangeListener = (connected: boolean) => void;
 
 export class MqttLink {
   private readonly opts: LinkOptions;
-  /** every line says "mqtt: " first */
   private readonly log: Logger;
   private client: MqttClient | null = null;
   private readonly queue: Queued[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly handlers = new Map<string, Set<Handler>>();
+  private readonly listeners = new Set<ChangeListener>();
   private readonly logged = new Set<FailureKind>();
   /** why nothing can be sent until the next run, when that is known for sure */
   private hopeless: string | null = null;
@@ -65,13 +84,18 @@ export class MqttLink {
   private everConnected = false;
   /** a connection attempt is under way (from mqtt.js's connect or reconnect until connect or close) */
   private attempting = false;
+  private started = false;
   private stopped = false;
   private silenceTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
   private dropped = 0;
 
   constructor(opts: LinkOptions) {
     this.opts = opts;
     this.log = childLogger(opts.log, 'mqtt');
+    const fixed = opts.reconnectMs ?? 2000;
+    this.backoff = new Backoff(opts.backoff ?? { firstMs: fixed, maxMs: fixed });
   }
 
   get enabled(): boolean {
@@ -84,20 +108,37 @@ export class MqttLink {
 
   /** Begin connecting; returns at once. */
   start(): void {
-    const cfg = this.opts.config;
-    if (!cfg?.enabled || this.client || this.stopped) return;
+    if (!this.opts.config?.enabled || this.started || this.stopped) return;
+    this.started = true;
+    this.connect();
+  }
+
+  /**
+   * Called with true once connected and subscribed, with false each time an
+   * attempt fails or the connection is lost; returns the way to stop listening.
+   */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A new client from the configuration (the password and CA files are read here). */
+  private connect(): void {
+    const cfg = this.opts.config!;
     const connectTimeoutMs = this.opts.connectTimeoutMs ?? 3000;
     let client: MqttClient;
     try {
       const options = clientOptions(cfg, {
         role: this.opts.role,
         connectTimeoutMs,
-        reconnectMs: this.opts.reconnectMs ?? 2000,
+        // the pause between attempts is ours (scheduleRetry)
+        reconnectMs: 0,
         env: this.opts.env,
+        ...(this.opts.will ? { will: this.opts.will } : {}),
       });
       client = connectGuarded(cfg.url, options, {
         maxPayloadBytes: MAX_PAYLOAD_BYTES,
-        onDropped: (packet) => this.onDropped(packet),
+        onDropped: (packet) => (this.opts.onDropped ?? ((p) => this.onDropped(p)))(packet),
       });
     } catch (e) {
       // an unreadable password or CA file, or a URL that does not parse
@@ -110,10 +151,15 @@ export class MqttLink {
       this.attempting = true;
     });
     client.on('close', () => {
+      if (this.client !== client) return;
       this.attempting = false;
+      this.changed(false);
+      this.scheduleRetry();
     });
-    client.on('connect', () => this.onConnect());
-    client.on('error', (e) => this.onError(e));
+    client.on('connect', () => void this.onConnect(client));
+    client.on('error', (e) => {
+      if (this.client === client) this.onError(e);
+    });
     client.on('message', (topic, payload, packet) => {
       for (const h of this.handlers.get(topic) ?? []) {
         try {
@@ -123,12 +169,34 @@ export class MqttLink {
         }
       }
     });
+    if (this.silenceTimer) return;
     // a broker that swallows packets without answering raises no error at all
     this.silenceTimer = setTimeout(() => {
       if (!this.everConnected && !this.lastFailure)
         this.fail('unreachable', `no answer within ${connectTimeoutMs} ms`);
     }, connectTimeoutMs + 100);
     this.silenceTimer.unref();
+  }
+
+  /** The next attempt, after a pause that grows with each failure (backoff) and is reset by a connection. */
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer || (this.hopeless && !this.opts.persistent)) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retry();
+    }, this.backoff.next());
+  }
+
+  /** Try again now: on the same client (what it was sending is kept), or on a new one after a config failure. */
+  private retry(): void {
+    if (this.stopped || this.attempting) return;
+    const client = this.client;
+    if (!client) {
+      this.connect();
+      return;
+    }
+    this.attempting = true;
+    client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
   }
 
   /**
@@ -203,6 +271,7 @@ export class MqttLink {
         : left() === 0;
     this.stopped = true;
     clearTimeout(this.silenceTimer);
+    clearTimeout(this.retryTimer);
     if (!delivered && this.enabled) {
       const why = this.hopeless ?? this.lastFailure ?? 'the broker did not answer in time';
       this.log.warn(`status could not be published (${why}); the next run publishes it again`);
@@ -233,7 +302,7 @@ export class MqttLink {
     while (!this.connected && !this.hopeless && this.client && Date.now() < until) {
       if (!this.attempting && Date.now() >= retryAt) {
         retryAt = Date.now() + LAST_CHANCE_RETRY_MS;
-        this.client.reconnect();
+        this.retry();
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -253,15 +322,31 @@ export class MqttLink {
     return p;
   }
 
-  private onConnect(): void {
-    const client = this.client;
-    if (!client) return;
-    if (!this.everConnected && this.lastFailure) this.log.info(`connected to ${this.opts.config?.url}`);
+  private async onConnect(client: MqttClient): Promise<void> {
+    if (this.client !== client) return;
+    const url = this.opts.config?.url;
+    if (this.lastFailure) this.log.info(`connected to ${url}${this.everConnected ? ' again' : ''}`);
     this.everConnected = true;
     this.lastFailure = null;
+    this.backoff.reset();
+    if (this.opts.persistent) this.logged.clear();
     const topicsToWatch = [...this.handlers.keys()];
-    if (topicsToWatch.length) void client.subscribeAsync(topicsToWatch, { qos: 1 }).catch(() => {});
     for (const q of this.queue.splice(0)) void this.send(q.msg).then(q.settle);
+    if (topicsToWatch.length) {
+      try {
+        await client.subscribeAsync(topicsToWatch, { qos: 1 });
+      } catch (e) {
+        // the connection dropped at once: its close tells the listeners
+        this.log.debug(`subscribing: ${errorMessage(e)}`);
+        return;
+      }
+    }
+    if (this.client === client && client.connected) this.changed(true);
+  }
+
+  private changed(connected: boolean): void {
+    if (this.stopped) return;
+    for (const listener of this.listeners) listener(connected);
   }
 
   /** A payload too large to read: the first is a warning, the rest only count (anyone may publish). */
@@ -287,13 +372,24 @@ export class MqttLink {
     this.lastFailure = kind === 'unreachable' ? `broker unreachable: ${detail}` : `${kind}: ${detail}`;
     if (this.logged.has(kind)) return;
     this.logged.add(kind);
-    this.log.warn(failureText(kind, this.opts.config?.url ?? '(no url)', detail));
+    this.log.warn(failureText(kind, this.opts.config?.url ?? '(no url)', detail, this.opts.whileAway));
   }
 
-  /** Nothing will get through before the configuration changes: stop trying. */
+  /**
+   * Nothing will get through before the configuration changes: stop trying,
+   * or (persistent) try again later on a new client, which reads the options again.
+   */
   private giveUp(kind: FailureKind, detail: string): void {
     this.fail(kind, detail);
-    this.hopeless = this.lastFailure;
-    this.client?.end(true);
+    const client = this.client;
+    this.client = null;
+    this.attempting = false;
+    client?.end(true);
+    if (!this.opts.persistent) {
+      this.hopeless = this.lastFailure;
+      return;
+    }
+    this.changed(false);
+    this.scheduleRetry();
   }
 }

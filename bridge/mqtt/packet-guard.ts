@@ -56,35 +56,6 @@ export function connectGuarded(url: string, options: IClientOptions, guard: Guar
   return client;
 }
 
-/** connectGuarded(), resolved once connected, rejected on the first error or close. */
-export function connectGuardedAsync(
-  url: string,
-  options: IClientOptions,
-  guard: GuardOptions,
-): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const client = connectGuarded(url, options, guard);
-    const fail = (e: Error) => {
-      off();
-      client.end(true);
-      reject(e);
-    };
-    const closed = () => fail(new Error('the connection closed before the broker answered'));
-    const connected = () => {
-      off();
-      resolve(client);
-    };
-    const off = () => {
-      client.off('connect', connected);
-      client.off('error', fail);
-      client.off('close', closed);
-    };
-    client.once('connect', connected);
-    client.once('error', fail);
-    client.once('close', closed);
-  });
-}
-
 /** The connection as mqtt.js sees it: writes go straight through, reads are filtered. */
 export class PacketGuard extends Duplex {
   readonly #socket: Duplex;

@@ -113,7 +113,7 @@ class BlinkStick implements Driver {
       try {
         this.#device ??= await this.#o.transport.open({ ...BLINKSTICK, ...(serial ? { serial } : {}) });
         await this.#device.sendFeatureReport(report);
-        if (this.#missing) this.#o.log.info('LED blinkstick: the BlinkStick is back');
+        if (this.#missing) this.#o.log.info('the BlinkStick is back');
         this.#missing = false;
         return;
       } catch (e) {
@@ -124,7 +124,7 @@ class BlinkStick implements Driver {
     const every = this.#o.reopenMs ?? REOPEN_MS;
     if (!this.#missing)
       this.#o.log.warn(
-        `LED blinkstick: cannot reach the BlinkStick (${errorMessage(cause)}); ` +
+        `cannot reach the BlinkStick (${errorMessage(cause)}); ` +
           `trying again every ${every / 1000} s (unplugged, or no access: see the udev rule in docs/led.md)`,
       );
     this.#missing = true;

@@ -118,7 +118,7 @@ describe('offsite-led, the process', () => {
     const p = agentProcess(['-c', configFile(base, led)]);
     await watch.waitFor((m) => m.payload === 'online');
     // the retained failure reaches the LED (the agent logs each light once it shows it)
-    for (let i = 0; !/LED failed/.test(p.output()); i++) {
+    for (let i = 0; !/led: shows failed/.test(p.output()); i++) {
       assert.ok(i < 200, p.output());
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -130,7 +130,7 @@ describe('offsite-led, the process', () => {
     assert.deepEqual(await p.exited, { code: 0, signal: null });
     await watch.waitFor((m) => m.payload === 'offline');
     assert.equal(ledFile(led, 'brightness'), '0');
-    assert.match(p.output(), /LED agent stopped/);
+    assert.match(p.output(), /led: stopped/);
     await watch.close();
   });
 });
