@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Backoff } from '../../../bridge/mqtt/connection.js';
 import { MqttLink } from '../../../bridge/mqtt/link.js';
-import { freePort } from '../../helpers/broker.js';
-import { fixture, memoryLog, spawnMosquitto } from './helpers.js';
+import { freePort, spawnMosquitto } from '../../../harness/broker.js';
+import { fixture, memoryLog } from './helpers.js';
 
 async function until(pred: () => boolean, lines: string[]): Promise<void> {
   for (let i = 0; !pred(); i++) {
