@@ -2,7 +2,7 @@ import { type Config, loadConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { driveState, Ledger, successUnknown } from '../ledger.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { driveMessage, eventMessage } from '../mqtt/messages.js';
 import { type Outgoing, publishOnce } from '../mqtt/oneshot.js';
 import { isOpen } from '../open-record.js';
@@ -50,6 +50,7 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
   if (reset) await deps.email.ledgerReset(reset);
 
   for (const drive of config.drives) {
+    const driveLog = childLogger(log, drive.name);
     const record = ledger.drive(drive.name);
     const state = driveState(record, config, now, {
       present: await present(drive),
@@ -65,20 +66,20 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
     );
 
     if (becameOverdue) {
-      log.warn(`${drive.name}: overdue: ${said}`);
+      driveLog.warn(`overdue: ${said}`);
       messages.push(
         eventMessage(config, { event_type: 'overdue', drive: drive.name, message: said, time: isoNow(now) }),
       );
       const delivery = await deps.email.overdue(record, now);
       // a mail that did not go out is tried again at the next check (the event may then repeat)
-      if (delivery !== 'failed') await note(ledger, drive.name, isoNow(now), log);
+      if (delivery !== 'failed') await note(ledger, drive.name, isoNow(now), driveLog);
     } else if (state.overdue) {
-      log.info(`${drive.name}: still overdue (said so on ${localTime(record.overdue_notified_at)}): ${said}`);
+      driveLog.info(`still overdue (said so on ${localTime(record.overdue_notified_at)}): ${said}`);
     } else {
       // e.g. overdue_after_days was raised: the next time it becomes overdue is news again
-      if (record.overdue_notified_at) await note(ledger, drive.name, null, log);
-      log.info(
-        `${drive.name}: last success ${localTime(record.last_success)} (${formatAge(state.age_days)} ago), not overdue`,
+      if (record.overdue_notified_at) await note(ledger, drive.name, null, driveLog);
+      driveLog.info(
+        `last success ${localTime(record.last_success)} (${formatAge(state.age_days)} ago), not overdue`,
       );
     }
     results.push({ state, becameOverdue });
@@ -90,12 +91,12 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
   return results;
 }
 
-/** Remember when the overdue reminder went out; a ledger that cannot be written is logged. */
+/** Remember when the overdue reminder went out; a ledger that cannot be written is logged (in the drive's log). */
 async function note(ledger: Ledger, drive: string, at: string | null, log: Logger): Promise<void> {
   try {
     await ledger.update(drive, () => ({ overdue_notified_at: at }));
   } catch (e) {
-    log.error(`${drive}: could not record the reminder in ${ledger.file}: ${errorMessage(e)}`);
+    log.error(`could not record the reminder in ${ledger.file}: ${errorMessage(e)}`);
   }
 }
 

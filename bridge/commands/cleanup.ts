@@ -2,6 +2,7 @@ import { loadConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
 import { describeBusy, tryLock, whoHolds } from '../lockfile.js';
+import { childLogger } from '../log.js';
 import { describeOpen, openState, removeOpenRecord } from '../open-record.js';
 import { driveLockFile } from '../run/run-drive.js';
 import { clearDrive } from '../steps/teardown.js';
@@ -72,7 +73,7 @@ Example:
         return EXIT.ok;
       }
       const at = open.is === 'stale' ? [open.record.at] : [];
-      const ok = await clearDrive(`cleanup ${name}`, drive, ctx.log, at);
+      const ok = await clearDrive(drive, childLogger(ctx.log, `cleanup ${name}`), at);
       if (ok && open.is === 'stale') removeOpenRecord(config.state_dir, name);
       return ok ? EXIT.ok : EXIT.failed;
     } finally {

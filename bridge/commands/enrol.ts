@@ -3,6 +3,7 @@ import { Refused } from '../../units/prepare/safety.js';
 import { loadConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { EXIT } from '../exit.js';
+import { childLogger } from '../log.js';
 import { tokenFile } from '../steps/marker.js';
 import { type Command, driveNamed, UsageError } from './command.js';
 
@@ -59,20 +60,21 @@ Examples:
       name,
       ': add it there first (or make a new disk with offsite prepare-drive)',
     );
+    const log = childLogger(ctx.log, `enrol ${name}`);
     try {
       const done = await enrolDrive(config, drive, { force: ctx.values.force === true });
-      ctx.log.info(
+      log.info(
         done === 'enrolled'
-          ? `enrol ${name}: enrolled (marker written, token in ${tokenFile(config.state_dir, name)})`
-          : `enrol ${name}: already enrolled on this NAS; nothing changed`,
+          ? `enrolled (marker written, token in ${tokenFile(config.state_dir, name)})`
+          : 'already enrolled on this NAS; nothing changed',
       );
       return EXIT.ok;
     } catch (e) {
       if (e instanceof Refused) {
-        for (const r of e.reasons) ctx.log.error(`enrol ${name}: refusing: ${r}`);
+        for (const r of e.reasons) log.error(`refusing: ${r}`);
         return EXIT.failed;
       }
-      ctx.log.error(`enrol ${name}: ${errorMessage(e)}`);
+      log.error(errorMessage(e));
       return EXIT.failed;
     }
   },

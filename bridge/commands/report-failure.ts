@@ -4,7 +4,7 @@ import type { RunEnded } from '../events.js';
 import { run } from '../exec.js';
 import { EXIT } from '../exit.js';
 import { type DriveRecord, isReported, Ledger } from '../ledger.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import {
   driveRecordMessage,
   eventMessage,
@@ -159,6 +159,7 @@ function recordedOutcome(ledger: Ledger, record: DriveRecord): RunEnded {
  */
 export async function reportFailure(driveName: string, deps: ReportDeps): Promise<ReportOutcome> {
   const { config, ledger, log, email, env } = deps;
+  const said = childLogger(log, driveName);
   const now = deps.now ?? (() => new Date());
   const m = monitorInfo(env);
   const record = ledger.drive(driveName);
@@ -168,20 +169,16 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
 
   if (m.exitCode === 'exited' && m.exitStatus === '75') {
     // SuccessExitStatus=75 keeps OnFailure= from running for it; units written before that did not
-    log.info(`${driveName}: the run exited 75 (the drive was not plugged in): nothing to report`);
+    said.info(`the run exited 75 (the drive was not plugged in): nothing to report`);
     return { what: 'not-a-failure', delivery: null };
   }
   // a run that could not write the ledger (a full disk) noted on a tmpfs that it reported its end
   if (isReported(record, m.invocationId) || notedAsReported(config.state_dir, m.invocationId)) {
-    log.info(
-      `${driveName}: the failure of invocation ${m.invocationId} was reported already; nothing more to do`,
-    );
+    said.info(`the failure of invocation ${m.invocationId} was reported already; nothing more to do`);
     return { what: 'already-reported', delivery: null };
   }
   if (record.last_result === 'failed' && last && !isReported(record, last.run_id)) {
-    log.info(
-      `${driveName}: run ${last.run_id} ${failedAt(last.step)} and was not mailed yet; reporting it now`,
-    );
+    said.info(`run ${last.run_id} ${failedAt(last.step)} and was not mailed yet; reporting it now`);
     const delivery = await email.failure(recordedOutcome(ledger, record), {
       invocationId: m.invocationId,
       logLines,
@@ -190,7 +187,7 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
   }
   if (!m.invocationId && record.last_result === 'failed' && last) {
     // without systemd's invocation id there is nothing to tell a new failure from the one already reported
-    log.info(`${driveName}: the last failure (run ${last.run_id}) was reported already; nothing more to do`);
+    said.info(`the last failure (run ${last.run_id}) was reported already; nothing more to do`);
     return { what: 'already-reported', delivery: null };
   }
 
@@ -227,7 +224,7 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
     sizeBytes: null,
     undoErrors: [],
   };
-  log.error(`${driveName}: ${failedAt(step)}: ${message}`);
+  said.error(`${failedAt(step)}: ${message}`);
   // said first, recorded last: a full state_dir must not keep the status or the mail from going out
   const updated = recordAfterRun(ledger.drive(driveName), outcome);
 
@@ -273,7 +270,7 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
   try {
     await ledger.recordRun(outcome);
   } catch (e) {
-    log.error(`${driveName}: could not record the failure in ${ledger.file}: ${errorMessage(e)}`);
+    said.error(`could not record the failure in ${ledger.file}: ${errorMessage(e)}`);
   }
   return { what: 'recorded', delivery };
 }

@@ -17,7 +17,7 @@ import type { RunEnded, RunEvents } from '../events.js';
 import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
 import { describeBusy, type HeldLock, tryLock } from '../lockfile.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { mountAt, realOrSelf } from '../mounts.js';
 import {
   describeOpen,
@@ -66,7 +66,7 @@ async function walk(
   facts: Partial<RunFacts>,
   deps: FlowDeps,
 ): Promise<{ ended: RunEnded; ctx: RunContext }> {
-  const { log } = deps;
+  const log = childLogger(deps.log, drive.name);
   const ac = new AbortController();
   deps.signal?.addEventListener('abort', () => ac.abort(deps.signal?.reason), { once: true });
   const ctx: RunContext = {
@@ -79,7 +79,7 @@ async function walk(
     progress() {},
     warn(message) {
       ctx.facts.warnings.push(message);
-      log.warn(`${drive.name}: ${message}`);
+      log.warn(message);
     },
   };
   return { ended: await runSteps(steps, ctx, new Bus<RunEvents>()), ctx };
@@ -245,9 +245,10 @@ export async function closeDrive(
     stopWatcher(record);
     if (open.is === 'stale') {
       // pulled while open, or unmounted by hand: clear what is left, as the safety net does
-      log.warn(`${drive.name}: it was open, but ${open.why}: clearing what is left`);
+      childLogger(log, drive.name).warn(`it was open, but ${open.why}: clearing what is left`);
       const cleared =
-        drive.kind === 'directory' || (await clearDrive(`close ${drive.name}`, drive, log, [record.at]));
+        drive.kind === 'directory' ||
+        (await clearDrive(drive, childLogger(log, `close ${drive.name}`), [record.at]));
       if (!cleared)
         return {
           exitCode: EXIT.failed,

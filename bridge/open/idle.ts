@@ -11,6 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config, Drive } from '../config.js';
+import { childLogger } from '../log.js';
 import { realOrSelf } from '../mounts.js';
 import { openState } from '../open-record.js';
 import { closeDrive, type FlowDeps, formatSeconds, type Outcome } from './flow.js';
@@ -28,14 +29,13 @@ export async function closeWhenIdle(
   deps: FlowDeps,
 ): Promise<Outcome> {
   const { log } = deps;
+  const said = childLogger(log, drive.name);
   const first = openState(config.state_dir, drive);
   if (first.is === 'closed')
     return { exitCode: 0, lines: [`drive "${drive.name}" is not open: nothing to do`] };
   const id = first.record.id;
   const root = realOrSelf(first.record.at);
-  log.info(
-    `${drive.name}: watching ${root}: closed once nothing has used it for ${formatSeconds(idleSeconds)}`,
-  );
+  said.info(`watching ${root}: closed once nothing has used it for ${formatSeconds(idleSeconds)}`);
   let lastUse = Date.now();
   let inUse = false;
   for (;;) {
@@ -48,17 +48,17 @@ export async function closeWhenIdle(
       const users = usersOf(root);
       if (users.length) {
         lastUse = Date.now();
-        if (!inUse) log.info(`${drive.name}: in use: ${describeUsers(users)}`);
-        log.debug(`${drive.name}: still in use (${users.length} process(es))`);
+        if (!inUse) said.info(`in use: ${describeUsers(users)}`);
+        said.debug(`still in use (${users.length} process(es))`);
         inUse = true;
         continue;
       }
-      if (inUse) log.info(`${drive.name}: no longer in use`);
+      if (inUse) said.info(`no longer in use`);
       inUse = false;
       const idle = (Date.now() - lastUse) / 1000;
-      log.debug(`${drive.name}: unused for ${formatSeconds(idle)}`);
+      said.debug(`unused for ${formatSeconds(idle)}`);
       if (idle < idleSeconds) continue;
-      log.info(`${drive.name}: unused for ${formatSeconds(idleSeconds)}: closing it`);
+      said.info(`unused for ${formatSeconds(idleSeconds)}: closing it`);
     }
     const closed = await closeDrive(config, drive, { onlyId: id }, deps);
     // busy after all (someone started using it this instant) or locked: keep watching

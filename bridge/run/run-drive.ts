@@ -14,7 +14,7 @@ import type { RunEnded, RunEvents, SyncProgress } from '../events.js';
 import { EXIT } from '../exit.js';
 import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { openRefusal, openState } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import type { RunContext, Step } from '../steps/step.js';
@@ -127,8 +127,9 @@ async function runWithReporters(
   });
 
   const ac = new AbortController();
+  const driveLog = childLogger(log, drive.name);
   const onSignal = (sig: NodeJS.Signals) => {
-    log.warn(`${drive.name}: ${sig} received: stopping the run and undoing what was done`);
+    driveLog.warn(`${sig} received: stopping the run and undoing what was done`);
     ac.abort(sig);
   };
   process.on('SIGTERM', onSignal);
@@ -139,7 +140,7 @@ async function runWithReporters(
     config,
     drive,
     runId,
-    log,
+    log: driveLog,
     signal: ac.signal,
     facts: { warnings: [] },
     progress(p: SyncProgress) {

@@ -51,14 +51,14 @@ export async function runSteps(
     }
     const t0 = Date.now();
     bus.emit('step:start', { runId, drive: drive.name, step: step.name, time: new Date() });
-    ctx.log.info(`${drive.name}: ${step.name}: ${step.title}`);
+    ctx.log.info(`${step.name}: ${step.title}`);
     try {
       const result = await step.run(ctx);
       done.push(step);
       const ms = Date.now() - t0;
       bus.emit('step:done', { runId, drive: drive.name, step: step.name, time: new Date(), ms });
       // the heading said what was being done; this line says what came of it
-      ctx.log.info(`${drive.name}: ${step.name}: ${result || 'done'} (${(ms / 1000).toFixed(1)} s)`);
+      ctx.log.info(`${step.name}: ${result || 'done'} (${(ms / 1000).toFixed(1)} s)`);
     } catch (error) {
       // a pulled drive fails whatever step was running with some low-level error: say what happened
       const why = await asDriveGone(
@@ -74,7 +74,7 @@ export async function runSteps(
 
   const undoErrors: string[] = [];
   if (failed) {
-    ctx.log.error(`${drive.name}: ${failed.step.name} failed: ${errorMessage(failed.error)}`);
+    ctx.log.error(`${failed.step.name} failed: ${errorMessage(failed.error)}`);
     // the failing step may have half-done its work, so it is undone too
     const toUndo = failed.started ? [...done, failed.step] : done;
     for (const step of toUndo.reverse()) {
@@ -84,7 +84,7 @@ export async function runSteps(
       } catch (e) {
         const msg = `undo of ${step.name} failed: ${errorMessage(e)}`;
         undoErrors.push(msg);
-        ctx.log.error(`${drive.name}: ${msg}`);
+        ctx.log.error(`${msg}`);
       }
     }
   }

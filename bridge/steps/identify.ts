@@ -25,15 +25,11 @@ async function clearStale(ctx: RunContext, mountPoint: string, devices: string[]
   const foreign = foreignMount(mountPoint, devices);
   if (foreign) throw new StepError(foreignMountMessage(foreign, mountPoint, ctx.drive.name));
   if (mountAt(mountPoint)) {
-    ctx.log.warn(
-      `${ctx.drive.name}: ${mountPoint} is still mounted from an earlier run; unmounting it first`,
-    );
+    ctx.log.warn(`${mountPoint} is still mounted from an earlier run; unmounting it first`);
     await unmountDrive(mountPoint, devices, { lazy: true });
   }
   if (mapper && existsSync(mapperPath(mapper))) {
-    ctx.log.warn(
-      `${ctx.drive.name}: ${mapperPath(mapper)} is still open from an earlier run; closing it first`,
-    );
+    ctx.log.warn(`${mapperPath(mapper)} is still open from an earlier run; closing it first`);
     await closeMapping(mapper);
   }
 }
@@ -50,7 +46,7 @@ function refuseIfOpen(ctx: RunContext): void {
   const open = openState(config.state_dir, drive);
   if (open.is === 'open') throw new StepError(openRefusal(open.record), { exitCode: EXIT.tempfail });
   if (open.is === 'stale') {
-    ctx.log.warn(`${drive.name}: it was left open by offsite open, but ${open.why}: taken as closed`);
+    ctx.log.warn(`it was left open by offsite open, but ${open.why}: taken as closed`);
     removeOpenRecord(config.state_dir, drive.name);
   }
 }

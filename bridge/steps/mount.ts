@@ -48,7 +48,7 @@ async function mountReadOnlyFirst(
         cause: readOnly,
       });
     }
-    ctx.log.info(`${drive.name}: ${device} is still mounted read-write elsewhere; mounted it as it is`);
+    ctx.log.info(`${device} is still mounted read-write elsewhere; mounted it as it is`);
     return false;
   }
 }

@@ -74,8 +74,7 @@ export const scrub: Step = {
       throw e;
     }
     progress.done();
-    if (!direct)
-      log.info(`${drive.name}: ${target} does not take O_DIRECT: the copy was read through the page cache`);
+    if (!direct) log.info(`${target} does not take O_DIRECT: the copy was read through the page cache`);
     const now = isoNow();
     try {
       await ledger.recordScrub(drive.name, {
@@ -86,7 +85,7 @@ export const scrub: Step = {
         last_full_pass: now,
       });
     } catch (e) {
-      log.warn(`${drive.name}: could not record the scrub in ${ledger.file}: ${errorMessage(e)}`);
+      log.warn(`could not record the scrub in ${ledger.file}: ${errorMessage(e)}`);
     }
     if (problems.length) {
       markCompareContents(

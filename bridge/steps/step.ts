@@ -27,6 +27,7 @@ export interface RunContext {
   config: Config;
   drive: Drive;
   runId: string;
+  /** the drive's log: every line says "<drive>: " first (childLogger) */
   log: Logger;
   signal: AbortSignal;
   facts: RunFacts;

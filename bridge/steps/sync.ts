@@ -97,7 +97,7 @@ async function takeSourceLock(ctx: RunContext): Promise<HeldLock> {
       label: `drive ${ctx.drive.name}, run ${ctx.runId}`,
       onWait: (h, busy) =>
         ctx.log.info(
-          `${ctx.drive.name}: waiting for the source: ${h && !busy.left.length ? `${h.label || `pid ${h.pid}`} holds it since ${h.time}` : describeBusy(busy)}`,
+          `waiting for the source: ${h && !busy.left.length ? `${h.label || `pid ${h.pid}`} holds it since ${h.time}` : describeBusy(busy)}`,
         ),
     });
   } catch (e) {
@@ -122,17 +122,16 @@ export const sync: Step = {
     // the drive's contents are untrusted: a planted symlink or device fails the run here, before any change
     checkLayout(l);
     const previous = findPrevious(l, source, sourceNames, reservedNames(MARKER_FILE));
-    for (const p of await tidy(l, previous)) log.info(`${drive.name}: removed ${p} (left by an earlier run)`);
+    for (const p of await tidy(l, previous)) log.info(`removed ${p} (left by an earlier run)`);
     ensureSnapshotsDir(l);
     if (hasStaging(l)) {
       // even without a previous copy: a planted hard link to a NAS file would be chmodded in place
       const unlinked = await prepareResume(l);
       log.info(
-        `${drive.name}: resuming the copy left in ${l.staging}${unlinked ? ` (${unlinked} linked files re-linked)` : ''}`,
+        `resuming the copy left in ${l.staging}${unlinked ? ` (${unlinked} linked files re-linked)` : ''}`,
       );
     }
-    if (previous)
-      log.info(`${drive.name}: unchanged files are hard-linked from ${previous.path} (${previous.kind})`);
+    if (previous) log.info(`unchanged files are hard-linked from ${previous.path} (${previous.kind})`);
     checkFreeSpace(target);
 
     const lock = await takeSourceLock(ctx);
@@ -152,9 +151,7 @@ export const sync: Step = {
     // ours (other layouts are migrated by a real copy) and with nothing to resume.
     const compareContents = compareContentsPending(l);
     if (compareContents)
-      log.info(
-        `${drive.name}: the last verify found files whose contents differed: this copy compares contents`,
-      );
+      log.info(`the last verify found files whose contents differed: this copy compares contents`);
     if (previous?.kind === 'snapshot' && !hasStaging(l) && !compareContents) {
       checkCopyPaths(l, previous);
       const checkArgv = [
@@ -167,7 +164,7 @@ export const sync: Step = {
           extra: config.source.rsync_args,
         }),
       ];
-      log.debug(`${drive.name}: ${checkArgv.join(' ')}`);
+      log.debug(`${checkArgv.join(' ')}`);
       const answer = await wouldChange(checkArgv, ctx.signal);
       if (answer.changed === 'cancelled' || ctx.signal.aborted)
         throw new StepError('cancelled while comparing the source with the previous copy; it is intact');
@@ -177,9 +174,7 @@ export const sync: Step = {
         throttle.flush({ percent: 100, bytes: 0, rate: 0, etaSeconds: 0 });
         return `nothing changed since ${previous.path}: no new copy (verify checks that one)`;
       }
-      log.debug(
-        `${drive.name}: the source changed: ${answer.changed === 'error' ? answer.error.message : answer.why}`,
-      );
+      log.debug(`the source changed: ${answer.changed === 'error' ? answer.error.message : answer.why}`);
     }
 
     checkCopyPaths(l, previous);
@@ -194,7 +189,7 @@ export const sync: Step = {
         extra: [...(compareContents ? ['--checksum'] : []), ...(config.source.rsync_args ?? [])],
       }),
     ];
-    log.debug(`${drive.name}: ${argv.join(' ')}`);
+    log.debug(`${argv.join(' ')}`);
     const r = await runRsync(argv, { signal: ctx.signal, onProgress: (p) => throttle.push(p) });
     ctx.facts.bytes = r.last?.bytes ?? 0;
     session.written = r.written;

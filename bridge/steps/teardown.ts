@@ -113,8 +113,8 @@ export async function closeMapping(mapper: string): Promise<boolean> {
  * not be. Also how `offsite close` clears what a stale opening left.
  */
 export async function clearDrive(
-  who: string,
   drive: Exclude<Drive, { kind: 'directory' }>,
+  /** says who is clearing: "cleanup alpha: ", "close alpha: " (childLogger) */
   log: Logger,
   alsoAt: readonly string[] = [],
 ): Promise<boolean> {
@@ -124,18 +124,17 @@ export async function clearDrive(
     try {
       const devices = await driveDevices(drive);
       const foreign = foreignMount(mountPoint, devices);
-      if (foreign) log.warn(`${who}: ${foreignMountMessage(foreign, mountPoint, name)}`);
-      else if (await unmountDrive(mountPoint, devices, { lazy: true }))
-        log.info(`${who}: unmounted ${mountPoint}`);
+      if (foreign) log.warn(foreignMountMessage(foreign, mountPoint, name));
+      else if (await unmountDrive(mountPoint, devices, { lazy: true })) log.info(`unmounted ${mountPoint}`);
     } catch (e) {
-      log.error(`${who}: ${errorMessage(e)}`);
+      log.error(errorMessage(e));
       ok = false;
     }
   if (drive.kind === 'luks') {
     try {
-      if (await closeMapping(drive.mapper)) log.info(`${who}: closed /dev/mapper/${drive.mapper}`);
+      if (await closeMapping(drive.mapper)) log.info(`closed /dev/mapper/${drive.mapper}`);
     } catch (e) {
-      log.error(`${who}: ${errorMessage(e)}`);
+      log.error(errorMessage(e));
       ok = false;
     }
   }

@@ -110,12 +110,10 @@ export const verify: Step = {
     try {
       await ledger.recordScrub(drive.name, scrub);
     } catch (e) {
-      log.warn(`${drive.name}: could not record the scrub's position in ${ledger.file}: ${errorMessage(e)}`);
+      log.warn(`could not record the scrub's position in ${ledger.file}: ${errorMessage(e)}`);
     }
     if (!read.direct)
-      log.info(
-        `${drive.name}: ${target} does not take O_DIRECT: the copy was read back through the page cache`,
-      );
+      log.info(`${target} does not take O_DIRECT: the copy was read back through the page cache`);
     if (read.problems.length) {
       const bad = read.problems.map((p) => p.file);
       // rsync's quick check (size and time) would keep these on the next run, so drop them from the
@@ -158,10 +156,10 @@ export const verify: Step = {
     clearCompareContents(l);
     try {
       for (const p of await removePrevious(l, session.previous, snapshot))
-        log.info(`${drive.name}: removed the previous copy ${p}`);
+        log.info(`removed the previous copy ${p}`);
     } catch (e) {
       // the new copy is in place; the next run removes what is left
-      log.warn(`${drive.name}: could not remove the previous copy: ${errorMessage(e)}`);
+      log.warn(`could not remove the previous copy: ${errorMessage(e)}`);
     }
     endSession(ctx.facts);
     recordSpace(ctx.facts, target);

@@ -1,10 +1,11 @@
 /**
- * A RunContext for step tests: a real Bus, a silent logger (its tail() still
- * records), empty facts, and collectors for progress and warnings.
+ * A RunContext for step tests: a real Bus, a silent logger that says the
+ * drive's name first, as a run's does (its tail() still records), empty facts,
+ * and collectors for progress and warnings.
  */
 import { type Config, parseConfig } from '../../bridge/config.js';
 import type { RunEvents, SyncProgress } from '../../bridge/events.js';
-import { type Logger, silentLogger } from '../../bridge/log.js';
+import { childLogger, type Logger, silentLogger } from '../../bridge/log.js';
 import { Bus } from '../../bridge/run/bus.js';
 import { newRunId } from '../../bridge/run/runner.js';
 import type { RunContext } from '../../bridge/steps/step.js';
@@ -32,7 +33,7 @@ export function testRun(
   const config = parseConfig(raw);
   const drive = opts.drive ? config.drives.find((d) => d.name === opts.drive)! : config.drives[0]!;
   const abort = new AbortController();
-  const log = silentLogger();
+  const log = childLogger(silentLogger(), drive.name);
   const progress: TestRun['progress'] = [];
   const warnings: TestRun['warnings'] = [];
   const ctx: RunContext = {

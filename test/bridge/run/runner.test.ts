@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Drive, parseConfig } from '../../../bridge/config.js';
 import type { RunEvents } from '../../../bridge/events.js';
-import { silentLogger } from '../../../bridge/log.js';
+import { childLogger, silentLogger } from '../../../bridge/log.js';
 import { Bus } from '../../../bridge/run/bus.js';
 import { runSteps } from '../../../bridge/run/runner.js';
 import { stepsFor } from '../../../bridge/steps/index.js';
@@ -46,7 +46,7 @@ function context(signal = new AbortController().signal) {
     config,
     drive: config.drives[0]!,
     runId: 'r1',
-    log: silentLogger(),
+    log: childLogger(silentLogger(), 'alpha'),
     signal,
     facts: { warnings: [] },
     progress: () => {},
