@@ -7,26 +7,18 @@
  * its plug comes and goes while no backup runs. Any broker client can send a
  * birth message: a burst of them is answered by one republish, not one each.
  */
-import type { Config, Drive } from '../config.js';
-import { errorMessage } from '../error-message.js';
-import { emptyRecord, Ledger } from '../ledger.js';
+import type { Drive } from '../config.js';
+import type { Ledger } from '../ledger.js';
 import { childLogger, type Logger } from '../log.js';
-import { MqttLink } from '../mqtt/link.js';
+import type { MqttLink } from '../mqtt/link.js';
 import { driveRecordMessage, topicsFor } from '../mqtt/messages.js';
+import { type PublisherDeps, publisherParts, recordOf } from '../mqtt/publisher.js';
 import { isOpen } from '../open-record.js';
 import { presence } from '../presence.js';
 import { AVAILABILITY, decode, driveSchema, homeAssistantStatusTopic } from '../protocol.js';
 import { publishDiscovery } from './publish.js';
 
-export interface DiscoveryKeeperDeps {
-  config: Config;
-  log: Logger;
-  ledger?: Pick<Ledger, 'drive'>;
-  clock?: { now(): Date };
-  present?: (drive: Drive) => boolean | Promise<boolean>;
-  /** a link of one's own (tests); default: one built from config.mqtt */
-  link?: MqttLink;
-  env?: NodeJS.ProcessEnv;
+export interface DiscoveryKeeperDeps extends PublisherDeps {
   /**
    * wait up to this long (random) after a birth message before republishing,
    * so that many publishers do not all answer at once (Home Assistant's advice); default 2 s
@@ -50,6 +42,7 @@ export class DiscoveryKeeper {
   private readonly log: Logger;
   private readonly link: MqttLink;
   private readonly ledger: Pick<Ledger, 'drive'>;
+  private readonly now: () => Date;
   private timers = new Set<NodeJS.Timeout>();
   /** the birth messages waiting for one republish */
   private burst: { first: number; births: number; timer: NodeJS.Timeout | undefined } | null = null;
@@ -61,10 +54,7 @@ export class DiscoveryKeeper {
   constructor(deps: DiscoveryKeeperDeps) {
     this.deps = deps;
     this.log = childLogger(deps.log, 'home assistant');
-    this.link =
-      deps.link ??
-      new MqttLink({ config: deps.config.mqtt, log: deps.log, role: 'discovery', env: deps.env });
-    this.ledger = deps.ledger ?? new Ledger(deps.config.state_dir);
+    ({ link: this.link, ledger: this.ledger, now: this.now } = publisherParts(deps, 'discovery'));
   }
 
   /** Subscribe to Home Assistant's birth topic and publish once now. Returns at once. */
@@ -150,15 +140,10 @@ export class DiscoveryKeeper {
   }
 
   private async publishDrives(): Promise<boolean> {
-    const now = (this.deps.clock ?? { now: () => new Date() }).now();
+    const now = this.now();
     const sent = await Promise.all(
       this.deps.config.drives.map(async (drive) => {
-        let record = emptyRecord(drive.name);
-        try {
-          record = this.ledger.drive(drive.name);
-        } catch (e) {
-          this.log.warn(`cannot read the ledger for ${drive.name}: ${errorMessage(e)}`);
-        }
+        const record = recordOf(this.ledger, drive.name, this.log);
         const present = await this.present(drive);
         const open = isOpen(this.deps.config.state_dir, drive);
         return this.link.publish(driveRecordMessage(this.deps.config, record, now, { present, open }));

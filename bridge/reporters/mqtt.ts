@@ -5,13 +5,13 @@
  * A broker that is down or refuses the login never holds the run up (see
  * MqttLink): start() waits at most for one connection attempt, stop() a bounded time.
  */
-import type { Config, Drive } from '../config.js';
+import type { Drive } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents } from '../events.js';
 import { publishDiscovery } from '../homeassistant/publish.js';
-import { type DriveRecord, emptyRecord, Ledger } from '../ledger.js';
+import type { DriveRecord, Ledger } from '../ledger.js';
 import { childLogger, type Logger } from '../log.js';
-import { MqttLink } from '../mqtt/link.js';
+import type { MqttLink } from '../mqtt/link.js';
 import {
   driveRecordMessage,
   eventMessage,
@@ -19,6 +19,7 @@ import {
   recordAfterRun,
   statusMessage,
 } from '../mqtt/messages.js';
+import { type PublisherDeps, publisherParts, recordOf } from '../mqtt/publisher.js';
 import { isOpen } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import type { Status } from '../protocol.js';
@@ -27,16 +28,7 @@ import type { Reporter } from '../run/run-drive.js';
 import { Throttle } from '../throttle.js';
 import { RunStatus } from './run-status.js';
 
-export interface MqttReporterDeps {
-  config: Config;
-  log: Logger;
-  ledger?: Pick<Ledger, 'drive'>;
-  clock?: { now(): Date };
-  /** is a drive plugged in (default: its by-uuid device or directory exists) */
-  present?: (drive: Drive) => boolean | Promise<boolean>;
-  /** a link of one's own (tests); default: one built from config.mqtt */
-  link?: MqttLink;
-  env?: NodeJS.ProcessEnv;
+export interface MqttReporterDeps extends PublisherDeps {
   /** progress messages at most this often (default 500 ms: 2 a second) */
   progressIntervalMs?: number;
   /** how long start() waits for the first connection attempt (default 3 s) */
@@ -62,11 +54,7 @@ export class MqttReporter implements Reporter {
   constructor(deps: MqttReporterDeps) {
     this.deps = deps;
     this.log = childLogger(deps.log, 'mqtt');
-    this.link =
-      deps.link ?? new MqttLink({ config: deps.config.mqtt, log: deps.log, role: 'run', env: deps.env });
-    this.ledger = deps.ledger ?? new Ledger(deps.config.state_dir);
-    const clock = deps.clock ?? { now: () => new Date() };
-    this.now = () => clock.now();
+    ({ link: this.link, ledger: this.ledger, now: this.now } = publisherParts(deps, 'run'));
     // the status is built when it is sent, not for each of the thousands of reports held back
     this.throttle = new Throttle<() => Status>(
       deps.progressIntervalMs ?? 500,
@@ -159,12 +147,7 @@ export class MqttReporter implements Reporter {
   }
 
   private record(name: string): DriveRecord {
-    try {
-      return this.ledger.drive(name);
-    } catch (e) {
-      this.log.warn(`cannot read the ledger for ${name}: ${errorMessage(e)}`);
-      return emptyRecord(name);
-    }
+    return recordOf(this.ledger, name, this.log);
   }
 
   private async publishDrive(drive: Drive, record: DriveRecord, present?: boolean): Promise<void> {
