@@ -7,6 +7,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -34,6 +35,35 @@ export function readJson<T>(file: string, fallback: T): T {
   }
 }
 
+/**
+ * Create `path` as a new plain file holding `data`: O_EXCL|O_NOFOLLOW, so
+ * nothing that stood at the name (a link planted on a drive) is ever written
+ * through. Flushed to the disk unless `fsync` is false. A write that fails
+ * removes the file again.
+ */
+export function createNewFile(
+  path: string,
+  data: string,
+  mode: number,
+  opts: { fsync?: boolean } = {},
+): void {
+  const fd = openSync(
+    path,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    mode,
+  );
+  try {
+    const buf = Buffer.from(data);
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+    if (opts.fsync !== false) fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+}
+
 export function writeJsonAtomic(file: string, value: unknown): void {
   const dir = dirname(file);
   const tmp = `${file}.${process.pid}.tmp`;
@@ -47,18 +77,8 @@ export function writeJsonAtomic(file: string, value: unknown): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const fd = openSync(
-      tmp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o644,
-    );
+    createNewFile(tmp, `${JSON.stringify(value, null, 2)}\n`, 0o644);
     created = true;
-    try {
-      writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
     renameSync(tmp, file);
   } catch (e) {
     // a half-written temp file would only take more of a disk that is likely full

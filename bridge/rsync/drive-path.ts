@@ -29,10 +29,10 @@ import {
   type Stats,
   statSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { run } from '../exec.js';
+import { createNewFile } from '../state-file.js';
 
 export class DrivePathError extends Error {
   override name = 'DrivePathError';
@@ -157,17 +157,7 @@ export function removeDriveNode(target: string, path: string): boolean {
  */
 export function writeDriveFile(target: string, path: string, data: string): void {
   removeDriveNode(target, path);
-  const fd = openSync(
-    path,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o644,
-  );
-  try {
-    const buf = Buffer.from(data);
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-  } finally {
-    closeSync(fd);
-  }
+  createNewFile(path, data, 0o644, { fsync: false });
 }
 
 /** a real directory on the drive, fsynced; opened with O_NOFOLLOW unless it is the target itself */

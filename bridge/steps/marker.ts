@@ -23,12 +23,12 @@ import {
   readSync,
   renameSync,
   rmSync,
-  writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { errorMessage } from '../error-message.js';
 import { DRIVE_NAME, isoNow } from '../protocol.js';
+import { createNewFile } from '../state-file.js';
 import { StepError } from './step.js';
 
 export const MARKER_FILE = '.offsite-drive.json';
@@ -124,20 +124,7 @@ export function readMarker(root: string): Marker | null {
 export function writeMarker(root: string, marker: Marker): void {
   const file = markerPath(root);
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    writeSync(fd, `${JSON.stringify({ created: isoNow(), ...marker }, null, 2)}\n`);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
+  createNewFile(tmp, `${JSON.stringify({ created: isoNow(), ...marker }, null, 2)}\n`, 0o600);
   renameSync(tmp, file);
   const dir = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
@@ -174,17 +161,7 @@ export function stageToken(stateDir: string, name: string, token: string): { com
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    writeSync(fd, `${token}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  createNewFile(tmp, `${token}\n`, 0o600);
   return {
     commit: () => renameSync(tmp, file),
     abort: () => rmSync(tmp, { force: true }),
