@@ -2,10 +2,10 @@
  * Everything that listens to a run, in the order it hears each event: the
  * terminal, then MQTT and email where configured. Their modules (mqtt.js,
  * nodemailer) are loaded only then: a run without them starts ~0.2 s sooner
- * (docs/benchmarks.md). The ledger is not one of them: the run controller
- * records the run after they have all stopped (bridge/run/run-drive.ts), so
- * that a state_dir with no space left costs the record, never the status or
- * the mail.
+ * (docs/benchmarks.md). The ledger is a reporter too, but not in this list:
+ * the run controller starts it after these and stops it (records the run)
+ * after they have all stopped (bridge/run/ledger-reporter.ts), so that a
+ * state_dir with no space left costs the record, never the status or the mail.
  */
 import type { Config } from '../config.js';
 import { Ledger } from '../ledger.js';

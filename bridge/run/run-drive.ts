@@ -1,10 +1,10 @@
 /**
  * The controller of one run: wires the reporters it is given (terminal, MQTT,
  * email: reporters/index.ts) to the bus, walks the steps it is given
- * (steps/index.ts), waits for the reporters to finish, and
- * records the run in the ledger last (so that a state_dir that can take no
- * more never keeps the status or the mail from going out) before it returns
- * the exit code. SIGTERM/SIGINT cancel the run, and the undo walk still
+ * (steps/index.ts), waits for the reporters to finish, and has the ledger's
+ * reporter record the run last (so that a state_dir that can take no more
+ * never keeps the status or the mail from going out) before it returns the
+ * exit code. SIGTERM/SIGINT cancel the run, and the undo walk still
  * unmounts and closes.
  */
 import { join } from 'node:path';
@@ -12,14 +12,13 @@ import type { Config, Drive } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents, SyncProgress } from '../events.js';
 import { EXIT } from '../exit.js';
-import { Ledger } from '../ledger.js';
 import { describeBusy, tryLock } from '../lockfile.js';
 import { childLogger, type Logger } from '../log.js';
 import { openRefusal, openState } from '../open-record.js';
 import { isPresent } from '../presence.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
-import { noteReported } from './reported-note.js';
+import { LedgerReporter } from './ledger-reporter.js';
 import { newRunId, runSteps } from './runner.js';
 
 /** Something that listens to a run: started before the first step, stopped (flushed) after the last. */
@@ -106,20 +105,17 @@ async function runWithReporters(
   const bus = new Bus<RunEvents>((event, e) =>
     log.warn(`a reporter failed on ${String(event)}: ${errorMessage(e)}`),
   );
-  const ledger = new Ledger(config.state_dir, { log });
   const runId = newRunId();
 
   const { reporters } = deps;
+  // the ledger is placed here, not in the list: it starts after the others and stops after them
+  const ledger = new LedgerReporter({ config, log, recordRun: deps.recordRun !== false });
   for (const r of reporters) r.attach(bus);
+  ledger.attach(bus);
   await Promise.all(
     reporters.map((r) => r.start?.().catch((e) => log.warn(`reporter start: ${errorMessage(e)}`))),
   );
-  // a ledger that cannot be used is moved aside and said now (log, mail), not found at the end
-  const reset = await ledger.repair().catch((e) => {
-    log.error(`the ledger: ${errorMessage(e)}`);
-    return null;
-  });
-  if (reset) bus.emit('ledger:reset', reset);
+  await ledger.start();
 
   let currentStep = '';
   bus.on('step:start', (e) => {
@@ -152,9 +148,8 @@ async function runWithReporters(
     },
   };
 
-  let outcome: RunEnded | undefined;
   try {
-    outcome = await runSteps(deps.steps, ctx, bus, refusal);
+    const outcome = await runSteps(deps.steps, ctx, bus, refusal);
     await bus.settle();
     return outcome;
   } finally {
@@ -165,19 +160,6 @@ async function runWithReporters(
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     // last: the status is out and the mail is sent whatever state_dir can still take (a full disk)
-    if (outcome && deps.recordRun !== false) await record(ledger, outcome, log, config.state_dir);
-  }
-}
-
-async function record(ledger: Ledger, outcome: RunEnded, log: Logger, stateDir: string): Promise<void> {
-  try {
-    await ledger.recordRun(outcome);
-  } catch (e) {
-    log.error(`could not record the run in ${ledger.file}: ${errorMessage(e)}`);
-    try {
-      noteReported(stateDir, [outcome.runId, process.env.INVOCATION_ID]);
-    } catch (note) {
-      log.error(`could not note the run in /run either: ${errorMessage(note)}`);
-    }
+    await ledger.stop();
   }
 }
