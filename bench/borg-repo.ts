@@ -6,7 +6,11 @@
  * alternating. Three cases per round: a first copy, after `borg create`
  * added 50 MB, and nothing changed.
  *
- *   npm run build && node --import tsx bench/borg-repo.ts --size 2G [--rounds 3] [--dir /var/tmp/offsite-bench/borg]
+ *   npm run build && node --import tsx bench/borg-repo.ts --size 2G [--rounds 3] [--dir /var/tmp/offsite-bench/borg] [--log FILE]
+ *
+ * Each timed command's output goes to --log (default /var/tmp/offsite-bench/borg-<size>.log), each
+ * line stamped with the seconds since its start, with the load average before it: where a run's
+ * time goes, step by step.
  *
  * Needs borg. The repository (incompressible data, `--encryption=none`) and
  * both copies live under --dir (about three times --size); removed at the end
@@ -19,6 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { median } from './run-overhead.js';
+import { load, phases, type Stamped, stampedRun } from './stamped.js';
 
 const CLI = new URL('../dist/bridge/cli.js', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -27,6 +32,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     dir: { type: 'string' },
     keep: { type: 'boolean' },
+    log: { type: 'string' },
   },
 });
 const GIB = 1024 ** 3;
@@ -45,11 +51,13 @@ function dropCaches(): void {
   writeFileSync('/proc/sys/vm/drop_caches', '3');
 }
 
-function timed(argv: string[]): number {
+/** where each timed command's output goes, every line stamped with the seconds since its start */
+const runLog = values.log ?? `/var/tmp/offsite-bench/borg-${values.size ?? '2'}.log`;
+
+/** wall seconds of a command, cold cache */
+async function timed(label: string, argv: string[]): Promise<Stamped> {
   dropCaches();
-  const t0 = performance.now();
-  execFileSync(argv[0]!, argv.slice(1), { stdio: 'ignore', env });
-  return (performance.now() - t0) / 1000;
+  return stampedRun(argv, runLog, label, env);
 }
 
 /** `bytes` of random data in files of at most 256 MiB under `into` */
@@ -99,20 +107,28 @@ try {
   );
   const cases = ['first copy', 'after borg create added 50 MB', 'nothing changed'] as const;
   const r = Object.fromEntries(cases.map((c) => [c, { bare: [] as number[], ours: [] as number[] }]));
+  // where each offsite run spent its time (start-up, steps, end), from its stamped output
+  const parts = Object.fromEntries(cases.map((c) => [c, [] as Record<string, number>[]]));
+  const loads: string[] = [];
   const arm = {
-    bare: () => timed(['rsync', '-a', '--delete', `${repo}/`, `${bare}/`]),
-    ours: () => timed([process.execPath, CLI, 'run', 'bench', '--config', config]),
+    bare: (c: string) => timed(`${c}, bare`, ['rsync', '-a', '--delete', `${repo}/`, `${bare}/`]),
+    ours: (c: string) => timed(`${c}, offsite`, [process.execPath, CLI, 'run', 'bench', '--config', config]),
   };
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const);
     rmSync(bare, { recursive: true, force: true });
     freshDrive();
-    for (const a of order) r['first copy']![a].push(arm[a]());
-    borgCreate(`added-${round}`, 50e6);
-    for (const a of order) r['after borg create added 50 MB']![a].push(arm[a]());
-    for (const a of order) r['nothing changed']![a].push(arm[a]());
+    for (const c of cases) {
+      if (c === 'after borg create added 50 MB') borgCreate(`added-${round}`, 50e6);
+      for (const a of order) {
+        const run = await arm[a](c);
+        r[c]![a].push(run.seconds);
+        if (a === 'ours') parts[c]!.push(phases(run, 'bench'));
+      }
+    }
+    loads.push(load());
     console.error(
-      `round ${round + 1}/${rounds}: ${cases.map((c) => `${c} ${r[c]!.bare.at(-1)!.toFixed(2)}/${r[c]!.ours.at(-1)!.toFixed(2)} s`).join(', ')}`,
+      `round ${round + 1}/${rounds}: ${cases.map((c) => `${c} ${r[c]!.bare.at(-1)!.toFixed(2)}/${r[c]!.ours.at(-1)!.toFixed(2)} s`).join(', ')} (load ${load()})`,
     );
   }
   const du = execFileSync('du', ['-sb', repo], { encoding: 'utf8' }).split('\t')[0];
@@ -128,6 +144,14 @@ try {
       `| ${c} | ${b.toFixed(2)} s | ${o.toFixed(2)} s | +${(o - b).toFixed(2)} s | ${(o / b).toFixed(2)}x |`,
     );
   }
+  const names = ['start-up', 'identify', 'sync', 'verify', 'end'];
+  console.log(`\noffsite run, median of each part (load average after each round: ${loads.join('; ')})`);
+  console.log(`| run | ${names.join(' | ')} |`);
+  console.log(`|---|${names.map(() => '---|').join('')}`);
+  for (const c of cases)
+    console.log(
+      `| ${c} | ${names.map((n) => `${median(parts[c]!.map((p) => p[n] ?? 0)).toFixed(2)} s`).join(' | ')} |`,
+    );
 } finally {
   if (!values.keep) rmSync(dir, { recursive: true, force: true });
 }

@@ -4,26 +4,35 @@
  * generated tree, alternating runs, fresh target and unchanged second run.
  * MQTT and email are off: their cost is measured in bench/mqtt-messages.ts.
  *
- *   npm run build && node --import tsx bench/offsite-run.ts [--files 10000] [--rounds 7]
+ *   npm run build && node --import tsx bench/offsite-run.ts [--files 10000] [--rounds 7] [--log FILE]
+ *
+ * Each run's output (with OFFSITE_DEBUG=1: rsync's command lines and the
+ * parts of verify) goes to --log (default /var/tmp/offsite-bench/offsite-run.log),
+ * each line stamped with the seconds since its start; the second table is
+ * where offsite's time went, from those stamps.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { generateTree, median } from './run-overhead.js';
+import { load, phases, stampedRun } from './stamped.js';
 
 const CLI = new URL('../dist/bridge/cli.js', import.meta.url).pathname;
+const CASES = ['fresh', 'unchanged'] as const;
+type Case = (typeof CASES)[number];
+/** the parts of a run, from its stamped output (bench/stamped.ts) */
+const PARTS = ['start-up', 'identify', 'sync', 'verify', 'end'];
 
-function timed(f: () => void): number {
-  const t0 = performance.now();
-  f();
-  return performance.now() - t0;
-}
-
-export async function benchOffsiteRun(files = 10_000, rounds = 7, log = (l: string) => console.error(l)) {
-  const base = mkdtempSync(join(tmpdir(), 'offsite-bench-run-'));
+export async function benchOffsiteRun(
+  files = 10_000,
+  rounds = 7,
+  runLog = '/var/tmp/offsite-bench/offsite-run.log',
+  log = (l: string) => console.error(l),
+) {
+  mkdirSync('/var/tmp/offsite-bench', { recursive: true });
+  const base = mkdtempSync('/var/tmp/offsite-bench/run-');
   try {
     const src = join(base, 'src');
     const bytes = generateTree(src, files);
@@ -39,17 +48,26 @@ export async function benchOffsiteRun(files = 10_000, rounds = 7, log = (l: stri
         drives: [{ name: 'bench', directory: ours }],
       }),
     );
-    const r = {
-      fresh: { bare: [] as number[], ours: [] as number[] },
-      unchanged: { bare: [] as number[], ours: [] as number[] },
-    };
+    const r = Object.fromEntries(
+      CASES.map((k) => [
+        k,
+        { bare: [] as number[], ours: [] as number[], parts: [] as Record<string, number>[] },
+      ]),
+    ) as Record<Case, { bare: number[]; ours: number[]; parts: Record<string, number>[] }>;
+    const loads: string[] = [];
+    const env = { ...process.env, OFFSITE_DEBUG: '1' };
     for (let round = 0; round < rounds; round++) {
       const arms = round % 2 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const);
-      for (const kase of ['fresh', 'unchanged'] as const) {
+      for (const kase of CASES) {
         for (const arm of arms) {
           if (arm === 'bare') {
             if (kase === 'fresh') rmSync(bare, { recursive: true, force: true });
-            r[kase].bare.push(timed(() => execFileSync('rsync', ['-a', '--delete', `${src}/`, `${bare}/`])));
+            const run = await stampedRun(
+              ['rsync', '-a', '--delete', `${src}/`, `${bare}/`],
+              runLog,
+              `${kase}, bare`,
+            );
+            r[kase].bare.push(run.seconds);
           } else {
             if (kase === 'fresh') rmSync(ours, { recursive: true, force: true });
             mkdirSync(ours, { recursive: true });
@@ -58,40 +76,47 @@ export async function benchOffsiteRun(files = 10_000, rounds = 7, log = (l: stri
               execFileSync(process.execPath, [CLI, 'enrol', 'bench', '--config', config], {
                 stdio: 'ignore',
               });
-            r[kase].ours.push(
-              timed(() =>
-                execFileSync(process.execPath, [CLI, 'run', 'bench', '--config', config], {
-                  stdio: 'ignore',
-                }),
-              ),
-            );
+            const argv = [process.execPath, CLI, 'run', 'bench', '--config', config];
+            const run = await stampedRun(argv, runLog, `${kase}, offsite`, env);
+            r[kase].ours.push(run.seconds);
+            r[kase].parts.push(phases(run, 'bench'));
           }
         }
       }
-      log(`round ${round + 1}/${rounds}`);
+      loads.push(load());
+      log(`round ${round + 1}/${rounds} (load ${load()})`);
     }
-    const sum = (k: 'fresh' | 'unchanged') => {
-      const b = median(r[k].bare);
-      const o = median(r[k].ours);
-      return { bareMs: b, offsiteMs: o, extraMs: o - b, ratio: o / b };
+    const sum = (k: Case) => {
+      const b = median(r[k].bare) * 1000;
+      const o = median(r[k].ours) * 1000;
+      const parts = Object.fromEntries(
+        PARTS.map((p) => [p, median(r[k].parts.map((x) => x[p] ?? 0)) * 1000]),
+      );
+      return { bareMs: b, offsiteMs: o, extraMs: o - b, ratio: o / b, partsMs: parts };
     };
-    return { files, bytes, rounds, fresh: sum('fresh'), unchanged: sum('unchanged') };
+    return { files, bytes, rounds, loads, fresh: sum('fresh'), unchanged: sum('unchanged') };
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { files: { type: 'string' }, rounds: { type: 'string' } } });
-  const res = await benchOffsiteRun(Number(values.files ?? 10_000), Number(values.rounds ?? 7));
+  const { values } = parseArgs({
+    options: { files: { type: 'string' }, rounds: { type: 'string' }, log: { type: 'string' } },
+  });
+  const res = await benchOffsiteRun(Number(values.files ?? 10_000), Number(values.rounds ?? 7), values.log);
   const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
   console.log(
     `offsite run vs rsync -a --delete, ${res.files} files (${(res.bytes / 1e6).toFixed(1)} MB), median of ${res.rounds}`,
   );
   console.log('| case | bare rsync -a --delete | offsite run | extra | ratio |');
   console.log('|---|---|---|---|---|');
-  for (const k of ['fresh', 'unchanged'] as const) {
+  for (const k of CASES) {
     const f = res[k];
     console.log(`| ${k} | ${s(f.bareMs)} | ${s(f.offsiteMs)} | ${s(f.extraMs)} | ${f.ratio.toFixed(2)} |`);
   }
+  console.log(`\noffsite run, median of each part (load average after each round: ${res.loads.join('; ')})`);
+  console.log(`| case | ${PARTS.join(' | ')} |`);
+  console.log(`|---|${PARTS.map(() => '---|').join('')}`);
+  for (const k of CASES) console.log(`| ${k} | ${PARTS.map((p) => s(res[k].partsMs[p]!)).join(' | ')} |`);
 }

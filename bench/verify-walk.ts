@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { median } from './run-overhead.js';
+import { load } from './stamped.js';
 
 const { values } = parseArgs({
   options: {
@@ -108,11 +109,14 @@ for (let round = 0; round < rounds; round++) {
   if (round % 2) order.reverse();
   for (const arm of order) {
     dropCaches();
+    const before = load();
     const m = arms[arm]!();
     got[arm] ??= { seconds: [], rss: [] };
     got[arm].seconds.push(m.seconds);
     got[arm].rss.push(m.rssMiB);
-    console.error(`${arm}: ${m.seconds} s, ${m.rssMiB.toFixed(0)} MiB`);
+    console.error(
+      `${arm}: ${m.seconds} s, ${m.rssMiB.toFixed(0)} MiB (load before ${before}, after ${load()})`,
+    );
   }
 }
 rmSync(linked, { recursive: true, force: true });

@@ -165,7 +165,9 @@ export const sync: Step = {
         }),
       ];
       log.debug(`${checkArgv.join(' ')}`);
+      const asked = performance.now();
       const answer = await wouldChange(checkArgv, ctx.signal);
+      log.debug(`rsync's dry run took ${((performance.now() - asked) / 1000).toFixed(2)} s`);
       if (answer.changed === 'cancelled' || ctx.signal.aborted)
         throw new StepError('cancelled while comparing the source with the previous copy; it is intact');
       if (answer.changed === false) {

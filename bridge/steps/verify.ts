@@ -68,6 +68,7 @@ export const verify: Step = {
     // file by file), made while the walk runs; awaited (and its failure reported) only after the walk
     const flushed: Promise<unknown> = written.size ? syncFilesystem(target) : Promise.resolve();
     flushed.catch(() => {});
+    const took = timings();
     const cmp = await compareTrees(source, copy, {
       exclude: excludeMatcher(config.source.exclude),
       skip: session.skipped,
@@ -80,6 +81,7 @@ export const verify: Step = {
         planner.offer(path, size, ours);
       },
     }).catch(cancelled);
+    took('walk');
     if (cmp.differenceCount) {
       const more =
         cmp.differenceCount > cmp.differences.length
@@ -98,6 +100,7 @@ export const verify: Step = {
     // what this run wrote, then the scrub's slice: read back from the drive, not the page cache
     const plan = planner.plan();
     await flushed.catch(cancelled);
+    took('flush');
     const progress = progressOf(ctx, plan.readAnyway + plan.bytes);
     const read = await readBack(
       source,
@@ -106,6 +109,7 @@ export const verify: Step = {
       { signal: ctx.signal, changedSince: session.startedAt, onBytes: progress.onBytes },
     ).catch(cancelled);
     progress.done();
+    took('read back');
     const scrub = scrubRecordAfter(before, plan, isoNow());
     try {
       await ledger.recordScrub(drive.name, scrub);
@@ -146,6 +150,7 @@ export const verify: Step = {
     const readText = `read back ${plural(written.size, 'written file')} (${plan.readAnyway} bytes) and a scrub slice of ${plan.bytes} bytes from the drive (${scrubSummary(scrub, plan.passCompleted)})`;
 
     const matched = `${plural(cmp.entries, 'entry', 'entries')} match (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}`;
+    log.debug(`verify took ${took()}`);
     if (unchanged) {
       endSession(ctx.facts);
       recordSpace(ctx.facts, target);
@@ -154,6 +159,7 @@ export const verify: Step = {
 
     const snapshot = await switchCurrent(l, ctx.runId, session.previous);
     clearCompareContents(l);
+    took('switch');
     try {
       for (const p of await removePrevious(l, session.previous, snapshot))
         log.info(`removed the previous copy ${p}`);
@@ -161,11 +167,26 @@ export const verify: Step = {
       // the new copy is in place; the next run removes what is left
       log.warn(`could not remove the previous copy: ${errorMessage(e)}`);
     }
+    took('removal');
+    log.debug(`verify took ${took()}`);
     endSession(ctx.facts);
     recordSpace(ctx.facts, target);
     return `${matched}; current is now ${join('snapshots', ctx.runId)}`;
   },
 };
+
+/** `took('part')` notes the time since the last note; `took()` lists them ("walk 0.31 s, flush 0.02 s") */
+function timings(): (part?: string) => string {
+  const parts: string[] = [];
+  let last = performance.now();
+  return (part) => {
+    if (part === undefined) return parts.join(', ');
+    const now = performance.now();
+    parts.push(`${part} ${((now - last) / 1000).toFixed(2)} s`);
+    last = now;
+    return '';
+  };
+}
 
 function scrubSummary(scrub: ScrubRecord, completed: boolean): string {
   const pass = completed ? 'a pass of the whole copy completed' : `the pass is at ${scrubPercent(scrub)}%`;
