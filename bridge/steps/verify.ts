@@ -150,8 +150,8 @@ export const verify: Step = {
     const readText = `read back ${plural(written.size, 'written file')} (${plan.readAnyway} bytes) and a scrub slice of ${plan.bytes} bytes from the drive (${scrubSummary(scrub, plan.passCompleted)})`;
 
     const matched = `${plural(cmp.entries, 'entry', 'entries')} match (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}`;
-    log.debug(`verify took ${took()}`);
     if (unchanged) {
+      log.debug(`verify took ${took()}`);
       endSession(ctx.facts);
       recordSpace(ctx.facts, target);
       return `${matched}; current is unchanged (${unchanged})`;
