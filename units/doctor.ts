@@ -12,7 +12,7 @@ import { smtpTransportOptions } from '../bridge/email/mailer.js';
 import { errorMessage } from '../bridge/error-message.js';
 import { which } from '../bridge/exec.js';
 import { anonymousAccess } from '../bridge/mqtt/anonymous.js';
-import { topics } from '../bridge/protocol.js';
+import { topicsFor } from '../bridge/mqtt/messages.js';
 import { readToken, tokenFile } from '../bridge/steps/marker.js';
 import { BLINKSTICK } from '../led-agent/drivers/blinkstick.js';
 import { plan } from './generate.js';
@@ -210,7 +210,7 @@ const anonymous: Check = {
   async run({ config, timeoutMs }) {
     const m = config.mqtt;
     if (!m?.enabled) return [];
-    const t = topics(m.base_topic, config.node_id);
+    const t = topicsFor(config);
     const access = await anonymousAccess(m, t.probe, timeoutMs);
     if (access === 'unknown') return [];
     if (access === 'publishes')

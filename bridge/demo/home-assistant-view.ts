@@ -4,14 +4,15 @@
  */
 import mqtt from 'mqtt';
 import type { Config } from '../config.js';
-import { decode, discoveryTopic, eventSchema, statusSchema, topics } from '../protocol.js';
+import { topicsFor } from '../mqtt/messages.js';
+import { decode, discoveryTopic, eventSchema, statusSchema } from '../protocol.js';
 
 export async function watchAsHomeAssistant(
   config: Config,
   print: (line: string) => void,
 ): Promise<() => Promise<void>> {
   const mqttConfig = config.mqtt!;
-  const t = topics(mqttConfig.base_topic, config.node_id);
+  const t = topicsFor(config);
   const discovery = discoveryTopic(mqttConfig.discovery_prefix, config.node_id);
   const client = await mqtt.connectAsync(mqttConfig.url, { reconnectPeriod: 0 });
   let lastLine = '';
