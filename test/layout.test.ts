@@ -207,6 +207,11 @@ describe('the layout (docs/architecture.md)', () => {
       { what: 'the reporter shape', pattern: /interface Reporter\b/, only: ['bridge/run/run-drive.ts'] },
       { what: 'the throttle', pattern: /class Throttle\b/, only: ['bridge/throttle.ts'] },
       {
+        what: "the cryptsetup unit's name (cryptsetupUnit)",
+        pattern: /'systemd-cryptsetup@\.service'/,
+        only: ['bridge/systemd.ts'],
+      },
+      {
         what: "a drive's name typed before a log line (childLogger(log, drive.name), as a run's ctx.log is)",
         pattern: /\blog\.(info|warn|error|debug)\(\s*`\$\{(ctx\.)?drive\.name\}: /,
         only: [],

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { DRIVE_NAME, NODE_ID } from '../protocol.js';
-import { instance, mountUnit } from '../systemd.js';
+import { cryptsetupUnit, mountUnit } from '../systemd.js';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -85,7 +85,7 @@ export const mapperName = z
     'a device-mapper name: letters, digits, _ and -, not starting with -',
   )
   .refine(
-    (m) => unitNameFits(() => instance('systemd-cryptsetup@.service', m)),
+    (m) => unitNameFits(() => cryptsetupUnit(m)),
     `a shorter name: its systemd-cryptsetup unit name would pass ${UNIT_NAME_MAX} characters`,
   );
 
