@@ -10,14 +10,17 @@
  * A lock whose holder is gone (pid dead, or the pid reused by another process:
  * the start time differs) is stale and reclaimed, unless programs the holder
  * started are still running (bridge/processes.ts: an rsync outliving a
- * `kill -9` of its run must not get a second rsync beside it). Reclaiming
+ * `kill -9` of its run must not get a second rsync beside it). A run stops
+ * those (stopLeftBehind) rather than wait for them: nothing of a dead run
+ * will ever use what they do, and a lock prefix that ignores SIGTERM may
+ * never end by itself. Reclaiming
  * happens under a tiny second lock so that two waiters never both remove a
  * lock and both believe they hold it.
  */
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { type LeftBehind, leftBehind, processStart } from './processes.js';
+import { type LeftBehind, leftBehind, processStart, STOP_GRACE_MS, stopLeftBehind } from './processes.js';
 import { stateError } from './state-file.js';
 
 export interface LockHolder {
@@ -47,6 +50,11 @@ export interface LockOptions {
   label?: string;
   /** called once when the lock is busy and we start waiting */
   onWait?(holder: LockHolder | null, busy: Busy): void;
+  /**
+   * Stop what a dead holder left running (bridge/processes.ts stopLeftBehind)
+   * instead of waiting for it to end; called first, to say so.
+   */
+  stopLeftBehind?(busy: Busy): void;
   /** first poll interval; doubles up to maxPollMs */
   pollMs?: number;
   maxPollMs?: number;
@@ -91,6 +99,11 @@ export function describeBusy(busy: Busy): string {
   if (left.length)
     return `${who} died but left ${left.map((p) => `${p.command} (pid ${p.pid})`).join(', ')} running`;
   return holder ? `${who} since ${holder.time}` : who;
+}
+
+/** "pid 4242 (offsite run alpha) died but left rsync (pid 4250) running: stopping them ..." */
+export function describeStopping(busy: Busy): string {
+  return `${describeBusy(busy)}: stopping them (nothing of a dead run will use them; SIGTERM, then SIGKILL after ${STOP_GRACE_MS / 1000} s)`;
 }
 
 /** Create `file` with `content` unless it exists: written whole beside it, then linked into place. */
@@ -258,10 +271,19 @@ export async function acquireLock(file: string, opts: LockOptions = {}): Promise
   let delay = opts.pollMs ?? 100;
   const maxDelay = opts.maxPollMs ?? 5_000;
   let told = false;
+  const stopped = new Set<string>();
   for (;;) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     const busy = attempt(file, text);
     if (!busy) return held(file, mine);
+    const dead = busy.left.length ? busy.holder : null;
+    // once per dead holder: what outlives SIGKILL (stuck in the kernel) is waited for like a live holder
+    if (dead && opts.stopLeftBehind && !stopped.has(`${dead.pid}:${dead.start}`)) {
+      stopped.add(`${dead.pid}:${dead.start}`);
+      opts.stopLeftBehind(busy);
+      await stopLeftBehind(dead.pid, dead.start);
+      continue;
+    }
     if (!told) {
       told = true;
       opts.onWait?.(busy.holder, busy);

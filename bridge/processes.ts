@@ -111,3 +111,39 @@ export function leftBehind(pid: number, start: string | null): LeftBehind[] {
   }
   return found;
 }
+
+/** How long a program gets to end after SIGTERM before it is killed (SIGKILL). */
+export const STOP_GRACE_MS = 10_000;
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Stop what the dead offsite process `pid` (started at `start`) left running:
+ * SIGTERM to each, then SIGKILL to whatever still carries its mark after
+ * `graceMs` (a lock prefix may ignore SIGTERM, and start more once its rsync
+ * is gone). Returns what is still there after that (normally nothing: only a
+ * process stuck in the kernel outlives SIGKILL for long).
+ */
+export async function stopLeftBehind(
+  pid: number,
+  start: string | null,
+  graceMs = STOP_GRACE_MS,
+): Promise<LeftBehind[]> {
+  const signalAll = (signal: NodeJS.Signals) => {
+    for (const p of leftBehind(pid, start)) {
+      try {
+        process.kill(p.pid, signal);
+      } catch {}
+    }
+  };
+  const until = async (ms: number) => {
+    for (const end = Date.now() + ms; Date.now() < end; await pause(50))
+      if (!leftBehind(pid, start).length) return true;
+    return false;
+  };
+  signalAll('SIGTERM');
+  if (await until(graceMs)) return [];
+  signalAll('SIGKILL');
+  await until(5_000);
+  return leftBehind(pid, start);
+}

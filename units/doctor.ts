@@ -162,6 +162,15 @@ const tools: Check = {
           ? ok(`${program} is installed`)
           : problem(`${program} is not installed`, `apt install ${pkg}`),
       );
+    // a run copies without it, but its rsync then outlives a `kill -9` of the run alone (bridge/exec.ts)
+    out.push(
+      (await which('setpriv'))
+        ? ok('setpriv is installed')
+        : warning(
+            'setpriv is not installed: rsync does not die with a run killed alone (kill -9); it copies on, unverified, until the next run of a drive stops it',
+            'apt install util-linux',
+          ),
+    );
     return out;
   },
 };

@@ -16,7 +16,8 @@ Checks, and prints each problem with the command that fixes it:
   header backups   <state_dir>/headers/<drive>.luksheader exists for each LUKS drive
   enrolment        <state_dir>/drives/<drive>.token exists for each drive, root only
   installed units  units, links, crypttab and fstab agree with the configuration
-  programs         rsync, mount, cryptsetup (LUKS drives), the lock command (e.g. borg)
+  programs         rsync, mount, cryptsetup (LUKS drives), the lock command (e.g. borg);
+                   a warning without setpriv (util-linux: rsync then outlives a kill -9 of its run)
   source           source.path is a readable directory
   MQTT broker      connects (with mqtt.username / password_file)
   broker access    a warning when a client without a login may publish under offsite's topics

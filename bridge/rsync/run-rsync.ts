@@ -6,7 +6,7 @@
  */
 import type { SyncProgress } from '../events.js';
 import { spawnOwned } from '../exec.js';
-import { signalTree } from '../processes.js';
+import { STOP_GRACE_MS, signalTree } from '../processes.js';
 import { unescapeRsync } from './file-list.js';
 import { LineSplitter, parseProgressLine } from './progress.js';
 
@@ -40,7 +40,7 @@ export interface RsyncRun {
 export interface RsyncRunOptions {
   signal?: AbortSignal;
   onProgress?(p: SyncProgress): void;
-  /** grace after SIGTERM before SIGKILL */
+  /** grace after SIGTERM before SIGKILL of the whole tree (a lock prefix may ignore SIGTERM) */
   killAfterMs?: number;
 }
 
@@ -91,7 +91,7 @@ export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): P
     };
     const onAbort = () => {
       killTree('SIGTERM');
-      killTimer = setTimeout(() => killTree('SIGKILL'), opts.killAfterMs ?? 10_000);
+      killTimer = setTimeout(() => killTree('SIGKILL'), opts.killAfterMs ?? STOP_GRACE_MS);
     };
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });

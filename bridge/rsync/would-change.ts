@@ -6,7 +6,7 @@
  * the safe answer is always the full copy.
  */
 import { spawnOwned } from '../exec.js';
-import { commandOf, descendants, signalTree } from '../processes.js';
+import { commandOf, descendants, STOP_GRACE_MS, signalTree } from '../processes.js';
 
 export type Answer =
   | { changed: false }
@@ -23,10 +23,14 @@ export function wouldChange(argv: readonly string[], signal?: AbortSignal): Prom
     let first = '';
     let stderr = '';
     let stopped = false;
+    let killTimer: NodeJS.Timeout | undefined;
     const stop = () => {
       if (stopped) return;
       stopped = true;
       if (!child.pid) return;
+      const pid = child.pid;
+      // a prefix that ignores SIGTERM, or goes on once its rsync is gone, is not waited for forever
+      killTimer = setTimeout(() => signalTree(pid, 'SIGKILL'), STOP_GRACE_MS);
       // rsync cleans up for ~0.4 s after SIGTERM (measured): a dry run writes nothing, so its
       // processes are killed outright. A lock prefix (borg with-lock) is not: it releases its
       // lock once its rsync is gone.
@@ -54,6 +58,7 @@ export function wouldChange(argv: readonly string[], signal?: AbortSignal): Prom
       spawnError = e;
     });
     child.on('close', (code, sig) => {
+      clearTimeout(killTimer);
       signal?.removeEventListener('abort', onAbort);
       if (signal?.aborted) return resolve({ changed: 'cancelled' });
       if (spawnError) return resolve({ changed: 'error', error: spawnError });

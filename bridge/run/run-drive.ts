@@ -12,10 +12,11 @@ import type { Config, Drive } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import type { RunEnded, RunEvents, SyncProgress } from '../events.js';
 import { EXIT } from '../exit.js';
-import { describeBusy, tryLock } from '../lockfile.js';
+import { describeBusy, describeStopping, tryLock } from '../lockfile.js';
 import { childLogger, type Logger } from '../log.js';
 import { openRefusal, openState } from '../open-record.js';
 import { isPresent } from '../presence.js';
+import { stopLeftBehind } from '../processes.js';
 import type { RunContext, Step } from '../steps/step.js';
 import { Bus } from './bus.js';
 import { LedgerReporter } from './ledger-reporter.js';
@@ -74,9 +75,16 @@ export function absentMessage(drive: Drive): string {
 
 export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Promise<RunEnded> {
   if (!(await isPresent(drive))) throw new DriveAbsentError(absentMessage(drive));
+  const file = driveLockFile(config.state_dir, drive.name);
   let taken: ReturnType<typeof tryLock>;
   try {
-    taken = tryLock(driveLockFile(config.state_dir, drive.name), `offsite run ${drive.name}`);
+    taken = tryLock(file, `offsite run ${drive.name}`);
+    const dead = taken.busy?.left.length ? taken.busy.holder : null;
+    if (taken.busy && dead) {
+      deps.log.warn(`${drive.name}: ${describeStopping(taken.busy)}`);
+      await stopLeftBehind(dead.pid, dead.start);
+      taken = tryLock(file, `offsite run ${drive.name}`);
+    }
   } catch (e) {
     // e.g. a full state_dir: nothing is started, and the run fails saying so, like any failed run
     return runWithReporters(config, drive, deps, e as Error);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Drive } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import type { SyncProgress } from '../events.js';
-import { acquireLock, describeBusy, type HeldLock } from '../lockfile.js';
+import { acquireLock, describeBusy, describeStopping, type HeldLock } from '../lockfile.js';
 import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../rsync/file-list.js';
@@ -95,6 +95,7 @@ async function takeSourceLock(ctx: RunContext): Promise<HeldLock> {
     return await acquireLock(file, {
       signal: ctx.signal,
       label: `drive ${ctx.drive.name}, run ${ctx.runId}`,
+      stopLeftBehind: (busy) => ctx.log.warn(`${ctx.drive.name}: the source lock: ${describeStopping(busy)}`),
       onWait: (h, busy) =>
         ctx.log.info(
           `waiting for the source: ${h && !busy.left.length ? `${h.label || `pid ${h.pid}`} holds it since ${h.time}` : describeBusy(busy)}`,

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { acquireLock, describeBusy, readHolder, tryLock } from '../../bridge/lockfile.js';
+import { acquireLock, describeBusy, describeStopping, readHolder, tryLock } from '../../bridge/lockfile.js';
 import { fullDisk } from '../helpers/full-disk.js';
 import { tempDir } from '../helpers/trees.js';
 
@@ -205,10 +205,12 @@ describe('the source lock file', () => {
     }
   });
 
-  it('a holder killed while programs it started keep running: busy until they end', async () => {
-    const file = lockPath();
-    // a holder that takes the lock and starts a program the way a run starts rsync; the program
-    // ignores the SIGTERM it gets when its parent dies (as a lock prefix may), and the holder is SIGKILLed
+  /**
+   * A holder that takes the lock and starts a program the way a run starts rsync; the program
+   * ignores the SIGTERM it gets when its parent dies (as a lock prefix may), and the holder is
+   * SIGKILLed. Returns the program's pid.
+   */
+  async function deadHolderWithProgram(file: string): Promise<number> {
     const script = `
       import { acquireLock } from ${JSON.stringify(new URL('../../bridge/lockfile.ts', import.meta.url).pathname)};
       import { spawnOwned } from ${JSON.stringify(new URL('../../bridge/exec.ts', import.meta.url).pathname)};
@@ -225,6 +227,20 @@ describe('the source lock file', () => {
     const exited = new Promise((r) => holder.on('exit', r));
     holder.kill('SIGKILL');
     await exited;
+    return childPid;
+  }
+
+  const gone = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`).length === 0; // a zombie's is empty
+    } catch {
+      return true;
+    }
+  };
+
+  it('a holder killed while programs it started keep running: busy until they end', async () => {
+    const file = lockPath();
+    const childPid = await deadHolderWithProgram(file);
     const t = tryLock(file, 'next run');
     const left = t.busy?.left ?? [];
     try {
@@ -240,16 +256,34 @@ describe('the source lock file', () => {
     } finally {
       for (const p of left) process.kill(p.pid, 'SIGKILL');
     }
-    const gone = (pid: number) => {
-      try {
-        return readFileSync(`/proc/${pid}/environ`).length === 0; // a zombie's is empty
-      } catch {
-        return true;
-      }
-    };
     while (!left.every((p) => gone(p.pid))) await new Promise((r) => setTimeout(r, 10));
     const again = tryLock(file, 'next run');
     assert.ok(again.lock, 'reclaimed once nothing of the dead holder runs');
     again.lock.release();
+  });
+
+  it('a waiter that stops what a dead holder left running: SIGKILL for what ignores SIGTERM, then the lock', {
+    timeout: 60_000,
+  }, async () => {
+    const file = lockPath();
+    const childPid = await deadHolderWithProgram(file);
+    const said: string[] = [];
+    try {
+      const lock = await acquireLock(file, {
+        label: 'next run',
+        stopLeftBehind: (busy) => said.push(describeStopping(busy)),
+        onWait: (_h, busy) => said.push(`waiting: ${describeBusy(busy)}`),
+      });
+      assert.equal(gone(childPid), true, 'the program that ignored SIGTERM is gone');
+      assert.equal(readHolder(file)?.label, 'next run');
+      lock.release();
+    } finally {
+      if (!gone(childPid)) process.kill(childPid, 'SIGKILL');
+    }
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(
+      said[0]!,
+      /^pid \d+ \(offsite run alpha\) died but left sleep \(pid \d+\) running: stopping them \(nothing of a dead run will use them; SIGTERM, then SIGKILL after 10 s\)$/,
+    );
   });
 });

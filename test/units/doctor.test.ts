@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { newToken, stageToken } from '../../bridge/steps/marker.js';
 import { freePort, startBroker, type TestBroker } from '../../harness/broker.js';
 import { startSmtp } from '../helpers/smtp.js';
-import { ALPHA_UUID, offsiteHere } from './cli.js';
+import { ALPHA_UUID, offsite, offsiteHere } from './cli.js';
 
 let broker: TestBroker;
 let smtp: Awaited<ReturnType<typeof startSmtp>>;
@@ -134,6 +135,30 @@ describe('offsite doctor', () => {
     assert.match(r.stdout, /FAIL {2}LED .*brightness: ENOENT\n {6}fix: ls \/sys\/class\/leds\//);
     // the test broker lets anyone in: one warning (test/units/doctor-broker.test.ts has the closed ones)
     assert.match(r.stdout, /^3 problem\(s\), 1 warning\(s\)$/m);
+  });
+});
+
+describe('offsite doctor, without setpriv', () => {
+  it('warns that rsync would outlive a run killed alone, names util-linux, and still exits 0', async () => {
+    const n = nas({ mqttPort: broker.port, smtpPort: smtp.port });
+    assert.equal((await offsiteHere(['install', ...n.args])).exitCode, 0);
+    // a PATH with what doctor looks for, but not setpriv
+    const bin = join(n.dir, 'bin');
+    mkdirSync(bin);
+    for (const program of ['sh', 'rsync', 'mount', 'cryptsetup']) {
+      const found = execFileSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).trim();
+      symlinkSync(found, join(bin, program));
+    }
+    const r = await offsite(['doctor', ...n.args], { env: { PATH: bin } });
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /^WARN {2}setpriv is not installed: rsync does not die with a run killed alone \(kill -9\); it copies on, unverified, until the next run of a drive stops it\n {6}fix: apt install util-linux$/m,
+    );
+    assert.match(r.stdout, /^ok {4}rsync is installed$/m);
+    // with it: ok
+    const all = await offsiteHere(['doctor', ...n.args]);
+    assert.match(all.stdout, /^ok {4}setpriv is installed$/m);
   });
 });
 

@@ -16,6 +16,7 @@ import {
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { acquireLock } from '../../../bridge/lockfile.js';
+import { leftBehind, processStart } from '../../../bridge/processes.js';
 import { runSteps } from '../../../bridge/run/runner.js';
 import { MARKER_FILE } from '../../../bridge/steps/marker.js';
 import { sourceLockFile, sync } from '../../../bridge/steps/sync.js';
@@ -54,6 +55,8 @@ async function copy(raw: Record<string, unknown>, opts: Parameters<typeof testRu
 
 /** a lock prefix that slows rsync down, so a test can act in the middle of a copy */
 const SLOW = ['sh', '-c', 'exec "$0" --bwlimit=1000 "$@"'];
+/** a lock prefix that ignores SIGTERM and, when its rsync fails (killed), goes on (sleeping, SIGTERM ignored still) */
+const STUBBORN = ['sh', '-c', 'trap "" TERM; "$@" || sleep 600', 'sh'];
 
 describe('sync and verify', () => {
   it('a good copy equals the source: symlinks, permissions, hard links, unicode names, empty dirs', async () => {
@@ -344,6 +347,40 @@ describe('sync and verify', () => {
     // the first run's copy, the second run's stopped check (rsync killed: 137), its copy
     assert.deepEqual(readFileSync(ended, 'utf8').trim().split('\n'), ['0', '137', '0']);
     execFileSync('flock', ['-n', lockFile, 'true']);
+  });
+
+  it('the check of a changed source under a prefix that goes on once its rsync is killed, ignoring SIGTERM: killed after the grace', {
+    timeout: 60_000,
+  }, async () => {
+    const { src, target, raw } = setup();
+    writeFileSync(join(src, 'f'), 'x');
+    const locked = { ...raw, source: { path: src, lock: STUBBORN } };
+    assert.equal((await copy(locked)).outcome.result, 'success');
+    writeFileSync(join(src, 'g'), 'new');
+    const next = await copy(locked);
+    assert.equal(next.outcome.result, 'success', next.outcome.message);
+    assert.match(next.log.tail().join('\n'), /the source changed/);
+    assert.equal(readFileSync(join(target, 'current', 'g'), 'utf8'), 'new');
+    assert.deepEqual(leftBehind(process.pid, processStart(process.pid)), [], 'nothing of the prefix is left');
+  });
+
+  it('a copy cancelled under a prefix that ignores SIGTERM: the whole tree killed after the grace, the run ends', {
+    timeout: 60_000,
+  }, async () => {
+    const { src, target, raw } = setup();
+    for (let i = 0; i < 8; i++) writeFileSync(join(src, `big-${i}`), Buffer.alloc(256 * 1024, i));
+    const slow = {
+      ...raw,
+      source: { path: src, lock: [...STUBBORN, 'sh', '-c', 'exec "$0" --bwlimit=1000 "$@"'] },
+    };
+    let t: ReturnType<typeof testRun> | undefined;
+    t = testRun(slow, { onProgress: () => t?.abort.abort('test: drive pulled') });
+    const cancelled = await runSteps([sync, verify], t.ctx, t.bus);
+    assert.equal(cancelled.result, 'failed');
+    assert.equal(cancelled.step, 'sync');
+    assert.match(cancelled.message, /cancelled during the copy/);
+    assert.equal(existsSync(join(target, 'current')), false, 'no copy switched in');
+    assert.deepEqual(leftBehind(process.pid, processStart(process.pid)), [], 'nothing of the prefix is left');
   });
 
   it('refuses an empty source and a target inside the source', async () => {
