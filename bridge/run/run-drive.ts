@@ -81,7 +81,7 @@ export async function runDrive(config: Config, drive: Drive, deps: RunDeps): Pro
     taken = tryLock(file, `offsite run ${drive.name}`);
     const dead = taken.busy?.left.length ? taken.busy.holder : null;
     if (taken.busy && dead) {
-      deps.log.warn(`${drive.name}: ${describeStopping(taken.busy)}`);
+      childLogger(deps.log, drive.name).warn(describeStopping(taken.busy));
       await stopLeftBehind(dead.pid, dead.start);
       taken = tryLock(file, `offsite run ${drive.name}`);
     }

@@ -95,7 +95,7 @@ async function takeSourceLock(ctx: RunContext): Promise<HeldLock> {
     return await acquireLock(file, {
       signal: ctx.signal,
       label: `drive ${ctx.drive.name}, run ${ctx.runId}`,
-      stopLeftBehind: (busy) => ctx.log.warn(`${ctx.drive.name}: the source lock: ${describeStopping(busy)}`),
+      stopLeftBehind: (busy) => ctx.log.warn(`the source lock: ${describeStopping(busy)}`),
       onWait: (h, busy) =>
         ctx.log.info(
           `waiting for the source: ${h && !busy.left.length ? `${h.label || `pid ${h.pid}`} holds it since ${h.time}` : describeBusy(busy)}`,
