@@ -6,11 +6,13 @@
  * alternating. Three cases per round: a first copy, after `borg create`
  * added 50 MB, and nothing changed.
  *
- *   npm run build && node --import tsx bench/borg-repo.ts --size 2G [--rounds 3] [--dir /var/tmp/offsite-bench/borg] [--log FILE]
+ *   npm run build && node --import tsx bench/borg-repo.ts --size 2G [--rounds 3] [--dir /var/tmp/offsite-bench/borg] [--log FILE] [--scrub 0]
  *
- * Each timed command's output goes to --log (default /var/tmp/offsite-bench/borg-<size>.log), each
- * line stamped with the seconds since its start, with the load average before it: where a run's
- * time goes, step by step.
+ * --scrub sets `verify.scrub` (default: the configuration's default). Each
+ * timed command's output (offsite's with OFFSITE_DEBUG=1, which names the
+ * parts of sync and verify) goes to --log (default
+ * /var/tmp/offsite-bench/borg-<size>.log), each line stamped with the seconds
+ * since its start, under the load average before it: where a run's time goes.
  *
  * Needs borg. The repository (incompressible data, `--encryption=none`) and
  * both copies live under --dir (about three times --size); removed at the end
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     keep: { type: 'boolean' },
     log: { type: 'string' },
+    scrub: { type: 'string' },
   },
 });
 const GIB = 1024 ** 3;
@@ -55,9 +58,9 @@ function dropCaches(): void {
 const runLog = values.log ?? `/var/tmp/offsite-bench/borg-${values.size ?? '2'}.log`;
 
 /** wall seconds of a command, cold cache */
-async function timed(label: string, argv: string[]): Promise<Stamped> {
+async function timed(label: string, argv: string[], withEnv: NodeJS.ProcessEnv = env): Promise<Stamped> {
   dropCaches();
-  return stampedRun(argv, runLog, label, env);
+  return stampedRun(argv, runLog, label, withEnv);
 }
 
 /** `bytes` of random data in files of at most 256 MiB under `into` */
@@ -103,6 +106,7 @@ try {
       state_dir: join(dir, 'state'),
       source: { path: repo },
       drives: [{ name: 'bench', directory: drive }],
+      ...(values.scrub === undefined ? {} : { verify: { scrub: values.scrub } }),
     }),
   );
   const cases = ['first copy', 'after borg create added 50 MB', 'nothing changed'] as const;
@@ -112,7 +116,11 @@ try {
   const loads: string[] = [];
   const arm = {
     bare: (c: string) => timed(`${c}, bare`, ['rsync', '-a', '--delete', `${repo}/`, `${bare}/`]),
-    ours: (c: string) => timed(`${c}, offsite`, [process.execPath, CLI, 'run', 'bench', '--config', config]),
+    ours: (c: string) =>
+      timed(`${c}, offsite`, [process.execPath, CLI, 'run', 'bench', '--config', config], {
+        ...env,
+        OFFSITE_DEBUG: '1',
+      }),
   };
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const);
@@ -133,7 +141,7 @@ try {
   }
   const du = execFileSync('du', ['-sb', repo], { encoding: 'utf8' }).split('\t')[0];
   console.log(
-    `Borg repository of ${(Number(du) / 1e9).toFixed(2)} GB, cold cache, median of ${rounds} (bare rsync / offsite run)`,
+    `Borg repository of ${(Number(du) / 1e9).toFixed(2)} GB, verify.scrub ${values.scrub ?? 'default'}, cold cache, median of ${rounds} (bare rsync / offsite run)`,
   );
   console.log('| run | rsync -a --delete | offsite run | extra | ratio |');
   console.log('|---|---|---|---|---|');
@@ -144,7 +152,18 @@ try {
       `| ${c} | ${b.toFixed(2)} s | ${o.toFixed(2)} s | +${(o - b).toFixed(2)} s | ${(o / b).toFixed(2)}x |`,
     );
   }
-  const names = ['start-up', 'identify', 'sync', 'verify', 'end'];
+  const names = [
+    'start-up',
+    'sync',
+    'sync: dry run',
+    'verify',
+    'verify: walk',
+    'verify: flush',
+    'verify: read back',
+    'verify: switch',
+    'verify: removal',
+    'end',
+  ];
   console.log(`\noffsite run, median of each part (load average after each round: ${loads.join('; ')})`);
   console.log(`| run | ${names.join(' | ')} |`);
   console.log(`|---|${names.map(() => '---|').join('')}`);

@@ -23,7 +23,17 @@ const CLI = new URL('../dist/bridge/cli.js', import.meta.url).pathname;
 const CASES = ['fresh', 'unchanged'] as const;
 type Case = (typeof CASES)[number];
 /** the parts of a run, from its stamped output (bench/stamped.ts) */
-const PARTS = ['start-up', 'identify', 'sync', 'verify', 'end'];
+const PARTS = [
+  'start-up',
+  'sync',
+  'sync: dry run',
+  'verify',
+  'verify: walk',
+  'verify: flush',
+  'verify: read back',
+  'verify: switch',
+  'end',
+];
 
 export async function benchOffsiteRun(
   files = 10_000,

@@ -24,13 +24,22 @@ export interface Stamped {
 
 /**
  * Where an `offsite run` spent its time, from its output: start-up (until the first step's
- * heading), each step (from its heading to the next one), and the end (from "done" to the exit).
+ * heading), each step (from its heading to the next one), and the end (from "done" to the exit);
+ * with OFFSITE_DEBUG=1, also the parts of sync and verify they name ("verify: read back").
  */
 export function phases(run: Stamped, drive: string): Record<string, number> {
   const out: Record<string, number> = {};
   let name = 'start-up';
   let from = 0;
   for (const { at, text } of run.lines) {
+    // with OFFSITE_DEBUG=1: "verify took walk 0.17 s, flush 0.48 s, …" and "rsync's dry run took 0.18 s"
+    const took = new RegExp(`^${drive}: (verify|rsync's dry run) took (.*)$`).exec(text);
+    if (took?.[1] === 'verify')
+      for (const part of took[2]!.split(', ')) {
+        const p = /^(.*) ([\d.]+) s$/.exec(part);
+        if (p) out[`verify: ${p[1]}`] = Number(p[2]);
+      }
+    else if (took) out['sync: dry run'] = Number.parseFloat(took[2]!);
     const m = new RegExp(`^${drive}: (?:(\\w+): |(done) )`).exec(text);
     const next = m?.[1] ?? (m?.[2] ? 'end' : undefined);
     if (!next || next === name) continue;
