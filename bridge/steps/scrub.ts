@@ -19,7 +19,7 @@ import { copyFiles } from '../rsync/scrub-walk.js';
 import { findPrevious, layout, markCompareContents, reservedNames } from '../rsync/snapshots.js';
 import { MARKER_FILE } from './marker.js';
 import { progressOf, usedBytes } from './read-progress.js';
-import { type Step, StepError } from './step.js';
+import { type Step, StepError, targetOf } from './step.js';
 
 const LISTED = 5;
 
@@ -32,8 +32,7 @@ export const scrub: Step = {
   title: 'reading the whole copy back from the drive and comparing it with the source',
   async run(ctx) {
     const { config, drive, log } = ctx;
-    const target = ctx.facts.target;
-    if (!target) throw new StepError('no target directory (identify/mount did not run)');
+    const target = targetOf(ctx);
     const source = config.source.path;
     const l = layout(target);
     let names: string[];

@@ -63,3 +63,10 @@ export class StepError extends Error {
     this.exitCode = opts.exitCode ?? 1;
   }
 }
+
+/** Where identify (a directory drive) or mount put the drive's filesystem; a step that needs it fails without it. */
+export function targetOf(ctx: RunContext): string {
+  const { target } = ctx.facts;
+  if (!target) throw new StepError('no target directory (identify/mount did not run)');
+  return target;
+}

@@ -33,7 +33,7 @@ import { Throttle } from '../throttle.js';
 import { endSession, startSession } from './copy-session.js';
 import { DriveGoneError, driveGone } from './gone.js';
 import { MARKER_FILE } from './marker.js';
-import { type RunContext, type Step, StepError } from './step.js';
+import { type RunContext, type Step, StepError, targetOf } from './step.js';
 
 /** below this the copy cannot even start (directories, the file list) */
 const MIN_FREE_BYTES = 1024 * 1024;
@@ -113,8 +113,7 @@ export const sync: Step = {
   title: 'copying the source beside the previous copy (unchanged files hard-linked)',
   async run(ctx) {
     const { config, drive, log } = ctx;
-    const target = ctx.facts.target;
-    if (!target) throw new StepError('no target directory (identify/mount did not run)');
+    const target = targetOf(ctx);
     refuseBareMountPoint(drive, target);
     const source = config.source.path;
     const sourceNames = checkSource(source, target);

@@ -31,7 +31,7 @@ import {
 } from '../rsync/snapshots.js';
 import { endSession, sessionOf } from './copy-session.js';
 import { progressOf, usedBytes } from './read-progress.js';
-import { type RunFacts, type Step, StepError } from './step.js';
+import { type RunFacts, type Step, StepError, targetOf } from './step.js';
 
 function plural(n: number, word: string, words = `${word}s`): string {
   return `${n} ${n === 1 ? word : words}`;
@@ -42,8 +42,7 @@ export const verify: Step = {
   title: 'comparing the copy with the source and reading back what was written',
   async run(ctx) {
     const { config, drive, log } = ctx;
-    const target = ctx.facts.target;
-    if (!target) throw new StepError('no target directory (identify/mount did not run)');
+    const target = targetOf(ctx);
     const l = layout(target);
     const session = sessionOf(ctx.facts);
     const unchanged = session?.unchanged && session.previous ? session.previous.path : null;
