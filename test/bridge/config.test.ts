@@ -217,6 +217,27 @@ drives:
     assert.equal(fine.drives[0]!.kind, 'luks');
   });
 
+  it('refuses a password written into the file (it is world-readable): the key that holds it is named', () => {
+    const mqtt = errorOf(() =>
+      parseConfig({ source: { path: '/s' }, mqtt: { url: 'mqtt://127.0.0.1', password: 's3cret' } }),
+    );
+    assert.equal(mqtt.keyPath, 'mqtt.password');
+    assert.match(mqtt.expected, /unknown key \(known here: .*password_file/);
+    const smtp = errorOf(() =>
+      parseConfig({
+        source: { path: '/s' },
+        email: {
+          smtp: { host: 'mail.example.org', user: 'nas', password: 's3cret' },
+          from: 'a@b.c',
+          to: ['a@b.c'],
+        },
+      }),
+    );
+    assert.equal(smtp.keyPath, 'email.smtp.password');
+    assert.match(smtp.expected, /unknown key \(known here: .*password_file/);
+    assert.doesNotMatch(`${mqtt.message}${smtp.message}`, /s3cret/);
+  });
+
   it('refuses a user name or password in the MQTT URL, and never repeats it', async () => {
     for (const url of [
       'mqtt://offsite:s3cret@127.0.0.1:1883',
