@@ -210,6 +210,14 @@ export class Ledger {
     return (await this.modify()).reset;
   }
 
+  /** As repair(), but a repair that fails (a full or read-only state_dir) is said in `log`, not thrown: the caller goes on. */
+  async repairOrSay(log: Pick<Logger, 'error'>): Promise<LedgerReset | null> {
+    return this.repair().catch((e) => {
+      log.error(`the ledger: ${errorMessage(e)}`);
+      return null;
+    });
+  }
+
   /** read-modify-write of one drive's record */
   async update(name: string, patch: (r: DriveRecord) => Partial<DriveRecord>): Promise<DriveRecord> {
     const { result } = await this.modify((data) => {

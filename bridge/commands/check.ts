@@ -43,10 +43,7 @@ export async function checkDrives(deps: CheckDeps): Promise<DriveCheck[]> {
   const results: DriveCheck[] = [];
 
   // a ledger that cannot be used is moved aside and said; the drives then count as never backed up
-  const reset = await ledger.repair().catch((e) => {
-    log.error(`the ledger: ${errorMessage(e)}`);
-    return null;
-  });
+  const reset = await ledger.repairOrSay(log);
   if (reset) await deps.email.ledgerReset(reset);
 
   for (const drive of config.drives) {

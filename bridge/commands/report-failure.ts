@@ -261,10 +261,7 @@ export async function reportFailure(driveName: string, deps: ReportDeps): Promis
     ((msgs: Outgoing[]) => publishOnce(config.mqtt, msgs, { log, role: 'report-failure', env }));
   await publish(messages);
   // before the mail, which writes to the ledger that it was sent
-  const reset = await ledger.repair().catch((e) => {
-    log.error(`the ledger: ${errorMessage(e)}`);
-    return null;
-  });
+  const reset = await ledger.repairOrSay(log);
   const delivery = await email.failure(outcome, { invocationId: m.invocationId, logLines });
   if (reset) await email.ledgerReset(reset);
   try {

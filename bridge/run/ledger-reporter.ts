@@ -41,10 +41,7 @@ export class LedgerReporter implements Reporter {
 
   /** A ledger that cannot be used is moved aside and said now (log, mail), not found at the end. Never throws. */
   async start(): Promise<void> {
-    const reset = await this.ledger.repair().catch((e) => {
-      this.log.error(`the ledger: ${errorMessage(e)}`);
-      return null;
-    });
+    const reset = await this.ledger.repairOrSay(this.log);
     if (reset) this.bus?.emit('ledger:reset', reset);
   }
 

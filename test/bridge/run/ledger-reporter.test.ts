@@ -10,9 +10,10 @@ import { after, describe, it } from 'node:test';
 import { parseConfig } from '../../../bridge/config.js';
 import type { LedgerReset, RunEvents } from '../../../bridge/events.js';
 import { Ledger } from '../../../bridge/ledger.js';
-import { silentLogger } from '../../../bridge/log.js';
+import { createLogger, silentLogger } from '../../../bridge/log.js';
 import { Bus } from '../../../bridge/run/bus.js';
 import { LedgerReporter } from '../../../bridge/run/ledger-reporter.js';
+import { fullDisk } from '../../helpers/full-disk.js';
 import { runEnded } from '../../helpers/run-ended.js';
 import { tempDir } from '../../helpers/trees.js';
 
@@ -69,5 +70,32 @@ describe('the ledger reporter', () => {
     await reporter.start();
     assert.equal(resets.length, 1);
     assert.ok(readdirSync(stateDir).some((f) => f.startsWith('ledger.json.bad-')));
+  });
+
+  it('a ledger it cannot repair (a full state_dir) is said in the log, and the run goes on', async () => {
+    const disk = fullDisk();
+    try {
+      writeFileSync(join(disk.dir, 'ledger.json'), '{"drives":null}');
+      disk.fill();
+      const lines: string[] = [];
+      const config = parseConfig({
+        state_dir: disk.dir,
+        source: { path: '/srv/backup' },
+        drives: [{ name: 'alpha', directory: '/tmp/offsite-alpha' }],
+      });
+      const reporter = new LedgerReporter({
+        config,
+        log: createLogger({ write: (level, line) => lines.push(`${level}: ${line}`) }),
+        recordRun: true,
+      });
+      reporter.attach(new Bus<RunEvents>());
+      await reporter.start();
+      assert.ok(
+        lines.some((l) => /error: the ledger: no space left on /.test(l)),
+        lines.join('\n'),
+      );
+    } finally {
+      disk.unmount();
+    }
   });
 });
