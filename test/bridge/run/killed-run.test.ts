@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../bridge/config.js';
@@ -58,10 +58,11 @@ describe('a run killed with kill -9 during sync', () => {
    * Start `offsite run alpha` in a process group of its own, wait until its rsync copies, SIGKILL
    * the run alone. Returns what carries the run's mark (bridge/processes.ts) right after.
    */
-  async function killMidSync(file: string): Promise<() => LeftBehind[]> {
+  async function killMidSync(file: string, env = process.env): Promise<() => LeftBehind[]> {
     const run = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', 'alpha', '--config', file], {
       detached: true,
       stdio: 'ignore',
+      env,
     });
     const exited = new Promise((r) => run.on('exit', r));
     const start = processStart(run.pid!);
@@ -82,6 +83,37 @@ describe('a run killed with kill -9 during sync', () => {
     while (left().length) await tick();
     const next = await offsite(['run', 'alpha', '--config', await config('plain', { slow: false })]);
     assert.equal(next.exitCode, 0, next.stderr);
+  });
+
+  it('without setpriv (util-linux) rsync lives on, and the next run stops it and copies', {
+    timeout: 120_000,
+  }, async () => {
+    // every program of the system but setpriv
+    const bin = join(dir, 'bin-without-setpriv');
+    mkdirSync(bin, { recursive: true });
+    for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'])
+      for (const name of existsSync(d) ? readdirSync(d) : [])
+        if (name !== 'setpriv' && !existsSync(join(bin, name))) symlinkSync(join(d, name), join(bin, name));
+    const env = { ...process.env, PATH: bin };
+    const left = await killMidSync(await config('nosetpriv', { slow: true }), env);
+    try {
+      assert.ok(
+        left().some((p) => p.command === 'rsync'),
+        `rsync lives on: ${JSON.stringify(left())}`,
+      );
+      const next = await offsite(['run', 'alpha', '--config', await config('nosetpriv', { slow: false })], {
+        env: { PATH: bin },
+      });
+      assert.equal(next.exitCode, 0, next.stdout + next.stderr);
+      assert.match(next.stdout + next.stderr, /died but left .*rsync \(pid \d+\).* running: stopping them/);
+      assert.deepEqual(left(), [], 'nothing of the killed run is left');
+    } finally {
+      for (const p of left()) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {}
+      }
+    }
   });
 
   it('a lock prefix that ignores SIGTERM lives on: the next run stops it (SIGKILL after the grace) and copies', {
