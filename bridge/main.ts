@@ -6,7 +6,7 @@ import { type ParsedArguments, parseArguments } from './commands/arguments.js';
 import { type Command, UsageError } from './commands/command.js';
 import { type CommandEntry, commands, loadCommands } from './commands/index.js';
 import { ConfigError, configPath } from './config.js';
-import { errorMessage } from './error-message.js';
+import { errorMessage, errorStack } from './error-message.js';
 import { EXIT } from './exit.js';
 import { createLogger } from './log.js';
 import { nearest } from './nearest.js';
@@ -122,7 +122,7 @@ export async function main(
       log.error(`${e.message} (see offsite ${cmd.name} --help)`);
       return EXIT.usage;
     }
-    log.error(`offsite ${cmd.name}: ${(e as Error).stack ?? String(e)}`);
+    log.error(`offsite ${cmd.name}: ${errorStack(e)}`);
     return EXIT.failed;
   }
 }
