@@ -8,7 +8,7 @@
  * against) never import from test/, and harness/ never from bench/.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -222,5 +222,22 @@ describe('the layout (docs/architecture.md)', () => {
       const found = files.filter((f) => pattern.test(readFileSync(join(REPO, f), 'utf8')));
       assert.deepEqual(found.sort(), [...only].sort(), `${what}: written in ${found.join(', ')}`);
     }
+  });
+
+  it('keeps the tests in folders that mirror the source tree (test/bridge/steps/ tests bridge/steps/)', () => {
+    const folders = (dir: string): string[] =>
+      readdirSync(join(REPO, dir), { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .flatMap((e) => [join(dir, e.name), ...folders(join(dir, e.name))]);
+    // test/helpers/ (what only tests use), test/docs/ (tests of the docs), test/e2e/ (the VM suite)
+    const own = ['test/helpers', 'test/docs', 'test/e2e'];
+    const astray = folders('test')
+      .filter((f) => !own.some((o) => f === o || f.startsWith(`${o}/`)))
+      .filter((f) => {
+        const source = join(REPO, relative('test', f));
+        return !(existsSync(source) && statSync(source).isDirectory());
+      })
+      .sort();
+    assert.deepEqual(astray, []);
   });
 });
