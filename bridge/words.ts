@@ -32,6 +32,18 @@ export function lastResultText(record: Pick<DriveRecord, 'last_result' | 'last_f
   return f ? `${failedAt(f.step)}: ${f.message}` : RESULT_WORDS.failed;
 }
 
+/** 3.0 GiB, 512 B: binary units, one decimal; `byteWord` is what a count under 1 KiB is given in ("512 bytes" in a mail). */
+export function formatBytes(n: number, byteWord = 'B'): string {
+  const units = [byteWord, 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
 /**
  * Whole days, rounded down, so that the number never runs ahead of the
  * calendar: 0.6 days is "under a day", 12.9 days is "12 days".

@@ -15,9 +15,9 @@ import { Ledger } from '../ledger.js';
 import { driveRecordMessage } from '../mqtt/messages.js';
 import { publishOnce } from '../mqtt/oneshot.js';
 import { reportersFor } from '../reporters/index.js';
-import { formatBytes } from '../reporters/terminal.js';
 import { runDrive } from '../run/run-drive.js';
 import { stepsFor } from '../steps/index.js';
+import { formatBytes } from '../words.js';
 import type { Command } from './command.js';
 import { statusReport, statusTable } from './status.js';
 

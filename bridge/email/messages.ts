@@ -9,6 +9,7 @@ import type { LedgerReset, RunEnded } from '../events.js';
 import { ageDays, type DriveRecord, successUnknown } from '../ledger.js';
 import {
   formatAge,
+  formatBytes,
   lastResultText,
   lastSuccessText,
   localTime,
@@ -42,17 +43,6 @@ function logSection(logLines: readonly string[]): string[] {
     'Last log lines',
     logLines.slice(-MAX_LOG_LINES).map((l) => `  ${l}`),
   );
-}
-
-function humanBytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 export interface FailureInput {
@@ -102,7 +92,7 @@ export interface SuccessInput {
 
 function copiedLine(outcome: RunEnded): string {
   const seconds = Math.round((outcome.endedAt.getTime() - outcome.startedAt.getTime()) / 1000);
-  const bytes = outcome.bytes === null ? '' : `, ${humanBytes(outcome.bytes)} transferred`;
+  const bytes = outcome.bytes === null ? '' : `, ${formatBytes(outcome.bytes, 'bytes')} transferred`;
   return `The copy took ${seconds} s${bytes}.`;
 }
 

@@ -7,17 +7,7 @@ import type { RunEvents, SyncProgress } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Bus } from '../run/bus.js';
 import type { Reporter } from '../run/run-drive.js';
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
+import { formatBytes } from '../words.js';
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
