@@ -77,6 +77,29 @@ describe('a run killed with kill -9 during sync', () => {
     return () => leftBehind(run.pid!, start);
   }
 
+  /** the next run of alpha stops what `left` finds of the killed run (saying so), copies, and leaves nothing of it */
+  async function nextRunStops(left: () => LeftBehind[], file: string, env?: Record<string, string>) {
+    assert.ok(
+      left().some((p) => p.command === 'rsync'),
+      `rsync lives on: ${JSON.stringify(left())}`,
+    );
+    try {
+      const next = await offsite(['run', 'alpha', '--config', file], { env });
+      assert.equal(next.exitCode, 0, next.stdout + next.stderr);
+      assert.match(
+        next.stdout + next.stderr,
+        /alpha: pid \d+ \(offsite run alpha\) died but left .*rsync \(pid \d+\).* running: stopping them/,
+      );
+      assert.deepEqual(left(), [], 'nothing of the killed run is left');
+    } finally {
+      for (const p of left()) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+  }
+
   it('rsync dies with it, and the next run copies alone', { timeout: 120_000 }, async () => {
     const left = await killMidSync(await config('plain', { slow: true }));
     // no deadline: an rsync still copying keeps this waiting (and the test's timeout fails it)
@@ -96,24 +119,7 @@ describe('a run killed with kill -9 during sync', () => {
         if (name !== 'setpriv' && !existsSync(join(bin, name))) symlinkSync(join(d, name), join(bin, name));
     const env = { ...process.env, PATH: bin };
     const left = await killMidSync(await config('nosetpriv', { slow: true }), env);
-    try {
-      assert.ok(
-        left().some((p) => p.command === 'rsync'),
-        `rsync lives on: ${JSON.stringify(left())}`,
-      );
-      const next = await offsite(['run', 'alpha', '--config', await config('nosetpriv', { slow: false })], {
-        env: { PATH: bin },
-      });
-      assert.equal(next.exitCode, 0, next.stdout + next.stderr);
-      assert.match(next.stdout + next.stderr, /died but left .*rsync \(pid \d+\).* running: stopping them/);
-      assert.deepEqual(left(), [], 'nothing of the killed run is left');
-    } finally {
-      for (const p of left()) {
-        try {
-          process.kill(p.pid, 'SIGKILL');
-        } catch {}
-      }
-    }
+    await nextRunStops(left, await config('nosetpriv', { slow: false }), { PATH: bin });
   });
 
   it('a lock prefix that ignores SIGTERM lives on: the next run stops it (SIGKILL after the grace) and copies', {
@@ -122,30 +128,6 @@ describe('a run killed with kill -9 during sync', () => {
     // ignores SIGTERM, and goes on (sleeping, SIGTERM ignored still) when its rsync fails
     const lock = ['sh', '-c', 'trap "" TERM; "$@" || sleep 600', 'sh'];
     const left = await killMidSync(await config('stubborn', { slow: true, lock }));
-    const programs = left();
-    assert.ok(
-      programs.some((p) => p.command === 'rsync'),
-      `rsync lives on under the prefix: ${JSON.stringify(programs)}`,
-    );
-    try {
-      const next = await offsite([
-        'run',
-        'alpha',
-        '--config',
-        await config('stubborn', { slow: false, lock }),
-      ]);
-      assert.equal(next.exitCode, 0, next.stdout + next.stderr);
-      assert.match(
-        next.stdout + next.stderr,
-        /alpha: pid \d+ \(offsite run alpha\) died but left .*rsync \(pid \d+\).* running: stopping them/,
-      );
-      assert.deepEqual(left(), [], 'nothing of the killed run is left');
-    } finally {
-      for (const p of left()) {
-        try {
-          process.kill(p.pid, 'SIGKILL');
-        } catch {}
-      }
-    }
+    await nextRunStops(left, await config('stubborn', { slow: false, lock }));
   });
 });
