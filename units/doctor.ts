@@ -7,11 +7,12 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import mqtt from 'mqtt';
 import nodemailer from 'nodemailer';
-import { type Config, describeKey, readSecret } from '../bridge/config.js';
+import { type Config, describeKey } from '../bridge/config.js';
 import { smtpTransportOptions } from '../bridge/email/mailer.js';
 import { errorMessage } from '../bridge/error-message.js';
 import { which } from '../bridge/exec.js';
 import { anonymousAccess } from '../bridge/mqtt/anonymous.js';
+import { clientOptions } from '../bridge/mqtt/connection.js';
 import { topicsFor } from '../bridge/mqtt/messages.js';
 import { readToken, tokenFile } from '../bridge/steps/marker.js';
 import { BLINKSTICK } from '../led-agent/drivers/blinkstick.js';
@@ -195,12 +196,9 @@ const broker: Check = {
     const m = config.mqtt;
     if (!m?.enabled) return [];
     try {
-      const client = await mqtt.connectAsync(m.url, {
-        connectTimeout: timeoutMs,
-        reconnectPeriod: 0,
-        username: m.username,
-        password: m.password_file ? readSecret(m.password_file) : undefined,
-      });
+      // the options a run connects with: its login, its CA for mqtts://
+      const options = clientOptions(m, { role: 'doctor', connectTimeoutMs: timeoutMs, reconnectMs: 0 });
+      const client = await mqtt.connectAsync(m.url, options);
       await client.endAsync(true);
       return [ok(`MQTT broker ${m.url} answers`)];
     } catch (e) {

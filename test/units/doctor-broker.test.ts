@@ -4,6 +4,8 @@
  * closes (no anonymous login; an anonymous login whose ACL grants no write).
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type Config, parseConfig } from '../../bridge/config.js';
 import { anonymousAccess } from '../../bridge/mqtt/anonymous.js';
@@ -11,6 +13,7 @@ import { topics } from '../../bridge/protocol.js';
 import { freePort, recorder, spawnMosquitto } from '../../harness/broker.js';
 import { CHECKS, type Finding } from '../../units/doctor.js';
 import { installPaths } from '../../units/paths.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 function config(url: string): Config {
   return parseConfig({
@@ -85,5 +88,45 @@ describe('offsite doctor: may a client without a login publish under offsite/?',
 
   it('says nothing when there is no broker to ask (the broker check reports that)', async () => {
     assert.deepEqual(await brokerAccess(`mqtt://127.0.0.1:${await freePort()}`), []);
+  });
+});
+
+describe('offsite doctor: does the broker answer?', () => {
+  async function brokerCheck(mqtt: Record<string, unknown>): Promise<Finding[]> {
+    const check = CHECKS.find((c) => c.name === 'MQTT broker');
+    assert.ok(check, 'doctor has a broker check');
+    return check.run({
+      config: parseConfig({ node_id: 'nas', source: { path: '/srv/backup' }, mqtt }),
+      root: '/',
+      paths: installPaths({ config: '/etc/offsite/config.yaml', node: process.execPath }),
+      timeoutMs: 5000,
+    });
+  }
+
+  it('connects as a run does: to a TLS broker with its CA (mqtt.ca_file) and a login', async () => {
+    const tls = selfSignedCert();
+    const secret = join(tls.dir, 'password');
+    writeFileSync(secret, 'right horse battery\n');
+    const broker = await spawnMosquitto(await freePort(), { offsite: 'right horse battery' }, tls);
+    try {
+      const [finding, ...rest] = await brokerCheck({
+        url: broker.url,
+        ca_file: tls.cert,
+        username: 'offsite',
+        password_file: secret,
+      });
+      assert.deepEqual(rest, []);
+      assert.equal(finding!.ok, true, finding!.what);
+      assert.match(finding!.what, /^MQTT broker mqtts:\/\/127\.0\.0\.1:\d+ answers$/);
+    } finally {
+      await broker.stop();
+      tls.remove();
+    }
+  });
+
+  it('names the CA file it cannot read', async () => {
+    const [finding] = await brokerCheck({ url: 'mqtts://127.0.0.1:1', ca_file: '/nonexistent/ca.pem' });
+    assert.equal(finding!.ok, false);
+    assert.match(finding!.what, /mqtt\.ca_file \/nonexistent\/ca\.pem/);
   });
 });

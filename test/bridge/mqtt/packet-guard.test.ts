@@ -3,18 +3,16 @@
  * by byte: what reaches mqtt.js, what the guard answers, and what it refuses.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { parseConfig } from '../../../bridge/config.js';
 import { MqttLink } from '../../../bridge/mqtt/link.js';
 import { type DroppedPacket, PacketGuard } from '../../../bridge/mqtt/packet-guard.js';
 import { freePort, spawnMosquitto } from '../../../harness/broker.js';
+import { selfSignedCert } from '../../helpers/tls.js';
 import { memoryLog } from './helpers.js';
 
 /** A fixed header with the MQTT remaining-length encoding. */
@@ -163,21 +161,9 @@ describe('the packet guard between the broker and mqtt.js', () => {
   });
 
   it('is in place over TLS too (mqtts://, where mqtt.js builds the connection): MqttLink drops a 1 MB payload', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'offsite-tls-'));
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost'],
-        ...['-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
-      ],
-      { stdio: 'ignore' },
-    );
-    // mosquitto started as root reads its files as the `mosquitto` user
-    chmodSync(dir, 0o755);
-    chmodSync(key, 0o644);
-    const broker = await spawnMosquitto(await freePort(), undefined, { cert, key });
+    const tls = selfSignedCert();
+    const { cert } = tls;
+    const broker = await spawnMosquitto(await freePort(), undefined, tls);
     const config = parseConfig({
       source: { path: '/srv' },
       mqtt: { url: broker.url, ca_file: cert },
@@ -208,7 +194,7 @@ describe('the packet guard between the broker and mqtt.js', () => {
       await publisher.endAsync(true);
       await link.stop(1000);
       await broker.stop();
-      rmSync(dir, { recursive: true, force: true });
+      tls.remove();
     }
   });
 });
