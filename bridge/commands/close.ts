@@ -10,7 +10,7 @@ import { whileSignalled } from './signals.js';
 export const closeCommand: Command = {
   name: 'close',
   usage: '<drive> [--when-idle DURATION]',
-  summary: 'unmount and close a drive that offsite open opened',
+  summary: 'unmount, close and power off a drive that offsite open opened',
   options: {
     'when-idle': { type: 'string' },
   },
@@ -20,6 +20,8 @@ Ends what \`offsite open <drive>\` began, with the last steps of a run:
   unmount    the filesystem is unmounted (never lazily: if something still
              uses it, nothing is closed and the processes are named)
   close      the LUKS mapping is closed, and checked to be gone
+  power-off  the disk is powered off where the hardware allows it, unless
+             the drive says power_off: false (docs/restore.md)
 
 Then the drive is safe to remove: the status says so, and the LED shows the
 last run's colour again. A drive that is not open is left alone (exit 0, and

@@ -36,7 +36,7 @@ whole Borg repository from there.
 While it is open the drive is not safe to remove: the status says \`open\`,
 the LED blinks blue instead of green, offsite status shows it, and a run of
 the drive refuses it (so does the ExecStopPost= cleanup). Close it with
-\`offsite close <drive>\`: unmounted and closed.
+\`offsite close <drive>\`: unmounted, closed and (power_off) powered off.
 
 Refused, with nothing changed: a drive not in the configuration (exit 2),
 not plugged in (75), already open (75), while a run of it is in progress

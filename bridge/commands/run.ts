@@ -41,7 +41,7 @@ async function sayAbsent(config: Config, drive: Drive, message: string, log: Log
 export const runCommand: Command = {
   name: 'run',
   usage: '<drive>',
-  summary: 'back up onto one drive: unlock, mount, sync, verify, unmount, close',
+  summary: 'back up onto one drive: unlock, mount, sync, verify, unmount, close, power off',
   help: `
 Runs the whole flow for one registered drive, one step at a time:
 
@@ -58,6 +58,9 @@ Runs the whole flow for one registered drive, one step at a time:
             <drive>/current in one atomic switch
   unmount   the filesystem is unmounted
   close     the LUKS mapping is closed, and checked to be gone
+  power-off the disk is powered off where the hardware allows it (a USB
+            or SATA disk; not a loop device), unless the drive says
+            power_off: false; green comes after it (docs/restore.md)
 
 Each step is published over MQTT and shown on the LED. On a failure the steps
 already taken are undone, the status says which step failed and why, an email

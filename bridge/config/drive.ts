@@ -54,6 +54,17 @@ const driveFields = z
     mount_options: mountOptions
       .default('noatime')
       .meta(about({ description: 'Options for mount -o (nodev and nosuid are always added).' })),
+    power_off: z
+      .boolean()
+      .optional()
+      .meta(
+        about({
+          description:
+            'Power the disk off after a good run and after offsite close, where the hardware allows it (docs/restore.md); not for a directory drive.',
+          defaultText: 'true',
+          examples: [false],
+        }),
+      ),
   })
   .strict();
 
@@ -74,6 +85,12 @@ function driveKind(d: z.infer<typeof driveFields>, ctx: z.RefinementCtx): void {
       path: ['mount_point'],
       message: 'required for a drive with a filesystem (luks_uuid or uuid)',
     });
+  if (d.directory && d.power_off !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['power_off'],
+      message: 'not for a directory drive: it has no disk of its own to power off',
+    });
 }
 
 export type Drive =
@@ -85,8 +102,16 @@ export type Drive =
       mapper: string;
       mountPoint: string;
       mountOptions: string;
+      powerOff: boolean;
     }
-  | { kind: 'filesystem'; name: string; uuid: string; mountPoint: string; mountOptions: string }
+  | {
+      kind: 'filesystem';
+      name: string;
+      uuid: string;
+      mountPoint: string;
+      mountOptions: string;
+      powerOff: boolean;
+    }
   | { kind: 'directory'; name: string; directory: string };
 
 export const driveSchema = driveFields.superRefine(driveKind).transform((d): Drive => {
@@ -99,6 +124,7 @@ export const driveSchema = driveFields.superRefine(driveKind).transform((d): Dri
       mapper: d.mapper ?? `offsite_${d.name}`,
       mountPoint: d.mount_point!,
       mountOptions: d.mount_options,
+      powerOff: d.power_off ?? true,
     };
   if (d.uuid)
     return {
@@ -107,6 +133,7 @@ export const driveSchema = driveFields.superRefine(driveKind).transform((d): Dri
       uuid: d.uuid.toLowerCase(),
       mountPoint: d.mount_point!,
       mountOptions: d.mount_options,
+      powerOff: d.power_off ?? true,
     };
   return { kind: 'directory', name: d.name, directory: d.directory! };
 });

@@ -1,7 +1,7 @@
 /**
  * `offsite open` and `offsite close`, made of the run's own steps
  * (bridge/steps/index.ts): open is identify, unlock, mount read-only; close
- * is unmount, close. One runner walks them, with its undo walk:
+ * is unmount, close, power-off. One runner walks them, with its undo walk:
  * an open that fails half-way leaves nothing mounted or unlocked. Neither is
  * a run: no ledger entry, no mail, no `started` event; what they publish is
  * the drive's `open` flag and the status `open`/`idle` (publish.ts).
@@ -175,7 +175,14 @@ export async function openDrive(
       writeOpenRecord(config.state_dir, record);
     } catch (e) {
       // unrecorded, a run would not know that it is open: it is not left so
-      await walk(config, placed, closeStepsFor(drive), ctx.facts, deps);
+      await walk(
+        config,
+        placed,
+        // it was never open for anyone: not powered off under them
+        closeStepsFor(drive).filter((s) => s.name !== 'power-off'),
+        ctx.facts,
+        deps,
+      );
       return { exitCode: EXIT.failed, lines: [`${drive.name}: could not open it: ${errorMessage(e)}`] };
     }
     const watcher = opts.idleSeconds && opts.startWatcher ? opts.startWatcher(record) : null;
@@ -272,7 +279,7 @@ export async function closeDrive(
       };
     }
     removeOpenRecord(config.state_dir, drive.name);
-    const nothing = drive.kind === 'directory' ? ' (a directory drive: nothing to unmount)' : '';
+    const nothing = drive.kind === 'directory' ? ' (a directory drive: nothing to unmount or power off)' : '';
     return {
       exitCode: EXIT.ok,
       lines: [`${drive.name} is closed${nothing}: ${SAFE_TO_REMOVE}`],

@@ -7,6 +7,7 @@ import type { Drive } from '../config.js';
 import { close } from './close.js';
 import { identify } from './identify.js';
 import { mount, mountReadOnly } from './mount.js';
+import { powerOff } from './power-off.js';
 import { scrub } from './scrub.js';
 import type { Step } from './step.js';
 import { sync } from './sync.js';
@@ -15,8 +16,8 @@ import { unmount } from './unmount.js';
 import { verify } from './verify.js';
 
 const STEPS: Record<Drive['kind'], readonly Step[]> = {
-  luks: [identify, unlock, mount, sync, verify, unmount, close],
-  filesystem: [identify, mount, sync, verify, unmount],
+  luks: [identify, unlock, mount, sync, verify, unmount, close, powerOff],
+  filesystem: [identify, mount, sync, verify, unmount, powerOff],
   directory: [identify, sync, verify],
 };
 
@@ -29,8 +30,8 @@ const OPEN: Record<Drive['kind'], readonly Step[]> = {
 
 /** `offsite close` */
 const CLOSE: Record<Drive['kind'], readonly Step[]> = {
-  luks: [unmount, close],
-  filesystem: [unmount],
+  luks: [unmount, close, powerOff],
+  filesystem: [unmount, powerOff],
   directory: [],
 };
 

@@ -56,6 +56,7 @@ drives:
       mapper: 'offsite_alpha',
       mountPoint: '/mnt/offsite/alpha',
       mountOptions: 'noatime',
+      powerOff: true,
     });
     assert.deepEqual(c.drives[1], { kind: 'directory', name: 'scratch', directory: '/tmp/offsite-target' });
     assert.equal(c.led.driver, 'none');
@@ -65,6 +66,18 @@ drives:
   it('takes a configuration with no drive yet (before the first prepare-drive, docs/setup.md)', () => {
     assert.deepEqual(loadConfig(file('source: {path: /srv}\ndrives: []\n')).drives, []);
     assert.deepEqual(loadConfig(file('source: {path: /srv}\n')).drives, []);
+  });
+
+  it('power_off: on by default for a drive with a disk, false keeps it powered, refused for a directory drive', () => {
+    const drive = (extra: Record<string, unknown>) =>
+      parseConfig({ source: { path: '/srv' }, drives: [{ name: 'a', ...extra }] }).drives[0];
+    const plain = { uuid: '2d3e4f50-6172-8394-a5b6-c7d8e9f0a1b2', mount_point: '/mnt/offsite/a' };
+    assert.equal((drive(plain) as { powerOff: boolean }).powerOff, true);
+    assert.equal((drive({ ...plain, power_off: false }) as { powerOff: boolean }).powerOff, false);
+    assert.throws(
+      () => drive({ directory: '/srv2/a', power_off: true }),
+      /drives\[0\]\.power_off: not for a directory drive: it has no disk of its own to power off/,
+    );
   });
 
   it('names the file, the key path and what was expected', () => {
@@ -302,7 +315,7 @@ drives:
         'overdue_after_days: expected a number',
         'drives[0].mount_opts: unknown key (did you mean mount_options?)',
         'drives[0].key_file: required for a LUKS drive (luks_uuid)',
-        'drives[1].colour: unknown key (known here: name, luks_uuid, key_file, mapper, uuid, mount_point, directory, mount_options)',
+        'drives[1].colour: unknown key (known here: name, luks_uuid, key_file, mapper, uuid, mount_point, directory, mount_options, power_off)',
         'email.from: required: The sender.',
         'sorce: unknown key (did you mean source?)',
         'ledd: unknown key (did you mean led?)',

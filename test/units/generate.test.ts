@@ -188,7 +188,13 @@ describe('generated units', () => {
     const plain = readFileSync(join(gen, mountUnit('/mnt/offsite/plain-drive@usb')), 'utf8');
     assert.match(plain, /^Where=\/mnt\/offsite\/plain-drive@usb$/m);
     // the configuration refuses white space in a path; the escaping stays for whatever gets past it
-    const spaced = { kind: 'filesystem', name: 'p', uuid: PLAIN_UUID, mountOptions: 'noatime' } as const;
+    const spaced = {
+      kind: 'filesystem',
+      name: 'p',
+      uuid: PLAIN_UUID,
+      mountOptions: 'noatime',
+      powerOff: true,
+    } as const;
     assert.match(fstabLine({ ...spaced, mountPoint: '/mnt/a b\tc' }), /^UUID=\S+ \/mnt\/a\\040b\\011c auto /);
     assert.equal(existsSync(join(gen, 'local-fs.target.requires')), false);
   });

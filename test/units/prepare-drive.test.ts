@@ -353,6 +353,7 @@ describe('prepare-drive --plain', () => {
       uuid,
       mountPoint,
       mountOptions: 'noatime',
+      powerOff: true,
     });
     const root = mountTemp(disk);
     const token = readToken(config.state_dir, 'alpha');

@@ -147,6 +147,7 @@ async function luks(opts: PrepareOptions, say: Say, done: string[]): Promise<Pre
     mapper,
     mountPoint: opts.mountPoint,
     mountOptions: 'noatime',
+    powerOff: true,
   } as const;
   return {
     uuid,
@@ -171,6 +172,7 @@ async function plain(opts: PrepareOptions, say: Say, done: string[]): Promise<Pr
     uuid,
     mountPoint: opts.mountPoint,
     mountOptions: 'noatime',
+    powerOff: true,
   } as const;
   return {
     uuid,

@@ -154,7 +154,7 @@ describe('offsite open and close', () => {
       assert.equal(closed.exitCode, 0, closed.stderr);
       assert.match(
         closed.stdout,
-        /alpha is closed \(a directory drive: nothing to unmount\): safe to remove/,
+        /alpha is closed \(a directory drive: nothing to unmount or power off\): safe to remove/,
       );
       assert.equal(readOpenRecord(join(dir, 'state-alpha'), 'alpha'), null);
       assert.equal((await retained(t().drive('alpha'))).open, false);
@@ -202,6 +202,7 @@ describe('offsite open and close', () => {
       assert.equal((await offsiteHere(['enrol', 'bravo', '--config', config])).exitCode, 0);
       const ran = await offsiteHere(['run', 'bravo', '--config', config]);
       assert.equal(ran.exitCode, 0, ran.stderr);
+      assert.match(ran.stdout, /power-off: loop\d+ is a loop device: there is no disk to power off/);
     });
 
     it('mounts it read-only: what it holds equals the source, nothing can be written; close unmounts it', async () => {
@@ -225,6 +226,10 @@ describe('offsite open and close', () => {
       const closed = await offsiteHere(['close', 'bravo', '--config', config]);
       assert.equal(closed.exitCode, 0, closed.stderr);
       assert.match(closed.stdout, /bravo: unmount: .* is unmounted/);
+      assert.match(
+        closed.stdout,
+        /bravo: power-off: loop\d+ is a loop device: there is no disk to power off/,
+      );
       assert.match(closed.stdout, /bravo is closed: safe to remove/);
       assert.equal(mountAt(mnt), null);
     });

@@ -184,6 +184,7 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
       'running:sync',
       'running:verify',
       'running:unmount',
+      'running:power-off',
       'success',
     ]);
     assert.equal(mountAt(mnt), null, 'the drive is unmounted when success is published');

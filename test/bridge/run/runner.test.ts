@@ -195,7 +195,7 @@ describe('the step runner', () => {
       ...stepsFor(drives.filesystem),
       ...stepsFor(drives.directory),
     ]);
-    assert.equal(all.size, 7);
+    assert.equal(all.size, 8);
     for (const s of all) assert.match(s.title, /^[a-z]+ing\b/, `${s.name}: "${s.title}"`);
   });
 });
