@@ -203,6 +203,21 @@ export class GuestOps {
     }
   }
 
+  /**
+   * A drive powered off by its run (the power-off step) plugged in again for a look, with its
+   * backup held off: unplugged, plugged with the unit masked, unmasked once `fn` is done.
+   */
+  async replugToLook<T>(drive: EnrolledDrive, fn: () => Promise<T>): Promise<T> {
+    await this.vm.run(`systemctl mask --runtime offsite-backup@${drive.name}.service`);
+    try {
+      await this.vm.unplug(drive.name);
+      await this.vm.plug(drive.image, { id: drive.name });
+      return await fn();
+    } finally {
+      await this.vm.run(`systemctl unmask --runtime offsite-backup@${drive.name}.service`);
+    }
+  }
+
   /** The stick's stable name, as docs/setup.md has people pick it. */
   async usbById(): Promise<string> {
     const r = await this.vm.waitFor('ls /dev/disk/by-id/ | grep "^usb-" | grep -v -- "-part"', {

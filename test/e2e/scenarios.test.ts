@@ -150,7 +150,16 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       const seen = statuses(recs).filter((s) => s.drive === 'alpha');
       assert.equal(seen[0]!.state, 'running');
       const steps = [...new Set(seen.map((s) => s.step).filter(Boolean))];
-      assert.deepEqual(steps, ['identify', 'unlock', 'mount', 'sync', 'verify', 'unmount', 'close']);
+      assert.deepEqual(steps, [
+        'identify',
+        'unlock',
+        'mount',
+        'sync',
+        'verify',
+        'unmount',
+        'close',
+        'power-off',
+      ]);
       assert.equal(seen.at(-1)!.state, 'success');
       const atSuccess = recs.find((r) => r.kind === 'at-success' && r.drive === 'alpha');
       assert.deepEqual(
@@ -167,8 +176,12 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       assert.equal(leds.at(-1), GREEN);
       assert.ok(leds.indexOf(RUNNING) < leds.lastIndexOf(GREEN));
 
-      const copy = await g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
-        g.manifest(`${root}/current`),
+      // powered off by the run: plugged in again to look
+      assert.equal((await vm.exec(`test -e /dev/disk/by-uuid/${drives.alpha!.uuid}`)).exitCode, 1);
+      const copy = await g.replugToLook(drives.alpha!, () =>
+        g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
+          g.manifest(`${root}/current`),
+        ),
       );
       assert.equal(copy, await g.manifest(SOURCE), 'the copy on the drive equals the source');
       assert.match(copy, /l 777 \.\/latest-photo -> photos\/2024 été\/plage\.jpg/);
@@ -203,7 +216,7 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       const byName = Object.fromEntries(status.drives.map((d: { name: string }) => [d.name, d]));
       assert.equal(byName.alpha.overdue, false);
       assert.equal(byName.bravo.overdue, false);
-      assert.equal(byName.bravo.present, true);
+      assert.equal(byName.bravo.present, false, 'powered off at the end of its run');
       await vm.unplug('bravo');
     }));
 
@@ -308,8 +321,10 @@ describe('offsite in a guest: plug a drive, get a backup', () => {
       timing('plug to success (alpha, after a pulled run, 24 MB new)', started);
       assert.equal(next.state, 'success', next.message ?? '');
       assert.equal(await g.unitFinished('offsite-backup@alpha.service', before2), 'success');
-      const copy = await g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
-        g.manifest(`${root}/current`),
+      const copy = await g.replugToLook(drives.alpha!, () =>
+        g.lookInside(drives.alpha!.uuid, '/etc/offsite/keys/alpha.key', (root) =>
+          g.manifest(`${root}/current`),
+        ),
       );
       assert.equal(copy, await g.manifest(SOURCE));
       await vm.unplug('alpha');
