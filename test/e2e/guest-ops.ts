@@ -226,17 +226,28 @@ export class GuestOps {
     return `/dev/disk/by-id/${r.stdout.trim().split('\n')[0]}`;
   }
 
-  /** docs/setup.md section 4: plug a new disk, `offsite prepare-drive` it (`--plain`: no LUKS), unplug it. */
-  async enrol(name: string, sizeMb: number, opts: { plain?: boolean } = {}): Promise<EnrolledDrive> {
+  /**
+   * docs/setup.md section 4: plug a new disk, `offsite prepare-drive` it (`--plain`: no LUKS;
+   * `passphrase`: `--passphrase`, typed twice on stdin, beside the key file), unplug it.
+   */
+  async enrol(
+    name: string,
+    sizeMb: number,
+    opts: { plain?: boolean; passphrase?: string } = {},
+  ): Promise<EnrolledDrive> {
     const image = join(this.disks, `${name}.img`);
     await makeBlankDisk(image, sizeMb);
     await this.vm.plug(image, { id: name });
     const dev = await this.usbById();
     const started = performance.now();
     // --iter-time: the key derivation is benchmarked to ~2 s per unlock by default, much more under emulation
+    const luks = opts.passphrase ? '--iter-time 100 --passphrase' : '--iter-time 100';
     const out = await this.vm.run(
-      `offsite prepare-drive '${dev}' --name ${name} ${opts.plain ? '--plain' : '--iter-time 100'} --yes-i-typed-it='${dev}'`,
-      { timeoutMs: 300_000 },
+      `offsite prepare-drive '${dev}' --name ${name} ${opts.plain ? '--plain' : luks} --yes-i-typed-it='${dev}'`,
+      {
+        timeoutMs: 300_000,
+        ...(opts.passphrase ? { input: `${opts.passphrase}\n${opts.passphrase}\n` } : {}),
+      },
     );
     timing(`prepare-drive ${opts.plain ? '--plain ' : ''}${name} (${sizeMb} MiB)`, started);
     assert.match(out, new RegExp(`Drive ${name} is ready`));

@@ -99,7 +99,10 @@ describe('untrusted input in a guest: refused or reported, the NAS untouched', (
       const { final, result } = await plugAndRun(drives.delta!.image, 'delta');
       assert.equal(final.state, 'success', final.message ?? '');
       assert.equal(result, 'success');
-      const copy = await g.lookInside(drives.delta!.uuid, null, (root) => g.manifest(`${root}/current`));
+      // powered off by the run: plugged in again to look
+      const copy = await g.replugToLook(drives.delta!, () =>
+        g.lookInside(drives.delta!.uuid, null, (root) => g.manifest(`${root}/current`)),
+      );
       assert.equal(copy, sourceBefore, 'the copy on the drive equals the source');
       await vm.unplug('delta');
     }));
@@ -166,10 +169,12 @@ describe('untrusted input in a guest: refused or reported, the NAS untouched', (
       assert.equal(final.state, 'success', final.message ?? '');
       assert.equal(result, 'success');
       assert.equal(await g.manifest(VICTIM), victimBefore, '/srv/victim is what it was');
-      const copy = await g.lookInside(drives.alpha!.uuid, key, async (root) => ({
-        current: await vm.run(`readlink ${root}/current`),
-        files: await g.manifest(`${root}/current/`),
-      }));
+      const copy = await g.replugToLook(drives.alpha!, () =>
+        g.lookInside(drives.alpha!.uuid, key, async (root) => ({
+          current: await vm.run(`readlink ${root}/current`),
+          files: await g.manifest(`${root}/current/`),
+        })),
+      );
       assert.match(copy.current, /^snapshots\/[^/]+\n$/);
       assert.equal(copy.files, sourceBefore, 'current is a copy of the source');
       await vm.unplug('alpha');
