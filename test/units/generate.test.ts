@@ -230,6 +230,14 @@ describe('generated units', () => {
     assert.equal(relative(UNIT_DIR, dirname(wants[0]!.path)), `${dev.stdout.trim()}.wants`);
   });
 
+  it('the backup is only wanted by its device, never bound to it: the power-off at the end of a good run does not stop it', () => {
+    const root = materialize(plan(config(), paths));
+    const backup = readFileSync(join(root, UNIT_DIR, BACKUP_TEMPLATE), 'utf8');
+    // any of these would have systemd stop (or fail) the run when its own power-off removes the device
+    assert.doesNotMatch(backup, /^(BindsTo|Requires|Requisite|PartOf|StopPropagatedFrom|Upholds)=/m);
+    assert.doesNotMatch(backup, /\.device\b/);
+  });
+
   it('exit 75 (the drive was not plugged in) is no failure to systemd: OnFailure= does not run for it', () => {
     const root = materialize(plan(config(), paths));
     const backup = readFileSync(join(root, UNIT_DIR, BACKUP_TEMPLATE), 'utf8');

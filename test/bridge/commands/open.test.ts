@@ -3,8 +3,9 @@
  * on a real ext4 drive on a loop device (a `uuid:` drive), with a real
  * mosquitto: read-only, where `current` is and which run made it, a run and
  * the ExecStopPost= cleanup refusing an open drive, the status and the MQTT
- * contract saying it, closing by hand and by itself when idle. LUKS drives
- * are opened in the VM suite (test/e2e/restore.test.ts).
+ * contract saying it, closing by hand and by itself when idle; what open says
+ * of a LUKS drive whose header no longer reads. LUKS drives are opened in the
+ * VM suite (test/e2e/restore.test.ts).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -247,6 +248,42 @@ describe('offsite open and close', () => {
       assert.equal(over.exitCode, 2);
       assert.match(over.stderr, /--at .*: .* overlaps source\.path/);
       assert.equal(readOpenRecord(state(), 'bravo'), null);
+    });
+
+    it('a LUKS drive whose header no longer reads: absent or not LUKS, and open names the header backup that helps, or would have', async () => {
+      const key = join(dir, 'echo.key');
+      writeFileSync(key, 'a key file of no use here\n', { mode: 0o600 });
+      const luks = (uuid: string) =>
+        configFile('echo', { luks_uuid: uuid, key_file: key, mount_point: join(dir, 'mnt-echo') });
+      const headers = join(dir, 'state-echo', 'headers');
+      const backup = join(headers, 'echo.luksheader');
+      // a zeroed header takes the UUID with it: the drive looks absent
+      const absent = luks('0e0e0e0e-1111-2222-3333-444444444444');
+      const lost = await offsiteHere(['open', 'echo', '--config', absent]);
+      assert.equal(lost.exitCode, 75);
+      assert.match(lost.stderr, /drive "echo" is not plugged in \(no device with UUID 0e0e0e0e-/);
+      assert.ok(
+        lost.stderr.includes(
+          `the header backup that prepare-drive makes, ${backup}, would have helped, and it is not there`,
+        ),
+        lost.stderr,
+      );
+      mkdirSync(headers, { recursive: true });
+      writeFileSync(backup, 'the header backup\n', { mode: 0o600 });
+      const kept = await offsiteHere(['open', 'echo', '--config', absent]);
+      assert.equal(kept.exitCode, 75);
+      assert.ok(
+        kept.stderr.includes(`cryptsetup luksHeaderRestore <device> --header-backup-file ${backup}`),
+        kept.stderr,
+      );
+      // the UUID reads, but not as LUKS (here a plain ext4): nothing is mounted, and the same advice
+      const notLuks = await offsiteHere(['open', 'echo', '--config', luks(img.uuid)]);
+      assert.equal(notLuks.exitCode, 1, notLuks.stderr);
+      assert.match(notLuks.stderr, /is not a LUKS container/);
+      assert.match(notLuks.stderr, /echo was not opened \(identify failed, above\)/);
+      assert.ok(notLuks.stderr.includes(`--header-backup-file ${backup}`), notLuks.stderr);
+      assert.equal(mountAt(join(dir, 'mnt-echo')), null);
+      assert.equal(readOpenRecord(join(dir, 'state-echo'), 'echo'), null);
     });
 
     it('is refused while a run holds the drive', async () => {
