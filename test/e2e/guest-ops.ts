@@ -28,6 +28,10 @@ import {
 import { timing } from './timing.js';
 import { Vm } from './vm.js';
 
+/** systemd's journal MESSAGE_IDs for a unit that ended well, and one that failed (its UNIT_RESULT says how) */
+const UNIT_SUCCEEDED = '7ad2d189f7e94e70a38c781354912448';
+const UNIT_FAILED = 'd9b373ed55a64feb8242e02dbe79a49c';
+
 /** A run under TCG: ~10 s of Node start-up, unlock, copy, verify, and the failure unit after it. */
 export const RUN_TIMEOUT = 300_000;
 
@@ -65,6 +69,8 @@ export async function startGuest(name: string): Promise<GuestOps> {
 
 export class GuestOps {
   readonly vm: Vm;
+  /** guest time (epoch seconds) at which `invocation` was last asked, per unit */
+  readonly #askedAt = new Map<string, string>();
   /** where the drive images live on the host */
   readonly disks: string;
 
@@ -142,8 +148,15 @@ export class GuestOps {
     );
   }
 
-  /** Waits for a new invocation of `unit` (other than `before`) to finish; returns its result. */
+  /**
+   * Waits for a new invocation of `unit` (other than `before`, from `invocation`) to finish;
+   * returns its result. A run that powered its drive off is no longer wanted by a device unit,
+   * and systemd unloads it as soon as it has ended well (its InvocationID then reads empty): its
+   * end is then read from systemd's own line in the journal ("Deactivated successfully"), among
+   * those since `invocation` was asked.
+   */
   async unitFinished(unit: string, before: string): Promise<string> {
+    const since = this.#askedAt.get(unit);
     const deadline = Date.now() + RUN_TIMEOUT;
     for (;;) {
       const s = await this.unitState(unit);
@@ -153,12 +166,32 @@ export class GuestOps {
         (s.ActiveState === 'inactive' || s.ActiveState === 'failed')
       )
         return s.Result!;
+      if (!s.InvocationID && since) {
+        const ended = await this.endedSince(unit, before, since);
+        if (ended) return ended;
+      }
       if (Date.now() > deadline) throw new Error(`${unit} did not finish a new run: ${JSON.stringify(s)}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
 
+  /** The result of the last invocation of `unit` (other than `before`) that ended since `since`, from the journal. */
+  private async endedSince(unit: string, before: string, since: string): Promise<string | null> {
+    const out = await this.vm.run(`journalctl -q -o json --no-pager --since @${since} -u '${unit}'`);
+    let result: string | null = null;
+    for (const line of out.split('\n').filter(Boolean)) {
+      const e = JSON.parse(line) as { MESSAGE_ID?: string; INVOCATION_ID?: string; UNIT_RESULT?: string };
+      if (!e.INVOCATION_ID || e.INVOCATION_ID === before) continue;
+      if (e.MESSAGE_ID === UNIT_SUCCEEDED) result = 'success';
+      else if (e.MESSAGE_ID === UNIT_FAILED) result = e.UNIT_RESULT ?? 'failed';
+    }
+    return result;
+  }
+
+  /** The unit's current InvocationID ('' if none); `unitFinished` waits for another one. */
   async invocation(unit: string): Promise<string> {
+    const now = (await this.vm.run('date +%s.%N')).trim();
+    this.#askedAt.set(unit, now);
     return (await this.unitState(unit)).InvocationID ?? '';
   }
 
