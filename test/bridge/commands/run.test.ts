@@ -283,11 +283,12 @@ describe('offsite run onto a real ext4 drive, with mosquitto and SMTP', () => {
 
   it('a drive that cannot be unmounted fails at unmount, and is detached lazily rather than left mounted', async () => {
     // the lock prefix runs while the drive is mounted: it leaves a process behind whose working directory is on the drive
-    const holder = `(cd '${mnt}' && exec sleep 17.5 </dev/null >/dev/null 2>&1) & exec "$@"`;
+    // (for longer than any run takes on a loaded machine: 17.5 s did not always outlive it; pkill ends it after)
+    const holder = `(cd '${mnt}' && exec sleep 317.5 </dev/null >/dev/null 2>&1) & exec "$@"`;
     const busy = writeConfig('busy', { source: { path: source, lock: ['sh', '-c', holder, 'lock'] } });
     const watch = await recorder(broker.url, [t.status]);
     const ran = await offsite(['run', 'alpha', '--config', busy]);
-    execFileSync('pkill', ['-f', 'sleep 17.5']);
+    execFileSync('pkill', ['-f', 'sleep 317.5']);
     const failed = await watch.waitFor(
       (m) => !m.retain && (m.json() as { state: string }).state !== 'running',
     );
