@@ -24,6 +24,8 @@ export function compileAgent(): string {
     [
       'node_modules/typescript/bin/tsc',
       'led-agent/cli.ts',
+      // the short-lived child it starts (led-agent/offload.ts): nothing imports it
+      'led-agent/helper.ts',
       ...['--outDir', out, '--rootDir', '.', '--module', 'NodeNext', '--moduleResolution', 'NodeNext'],
       ...['--strict', '--target', 'ES2022', '--skipLibCheck', '--esModuleInterop', '--types', 'node'],
     ],

@@ -3,7 +3,6 @@
  * file, the key path and what was expected; nothing runs on an invalid config.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument, type YAMLError } from 'yaml';
 import type { z } from 'zod';
@@ -13,6 +12,7 @@ import { describeKey as describeSchemaKey } from './config/walk.js';
 import { errorMessage } from './error-message.js';
 
 export { ConfigError, type Problem } from './config/errors.js';
+export { readSecret } from './secret.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/offsite/config.yaml';
 
@@ -91,23 +91,6 @@ export function loadConfig(file: string): Config {
 /** `--config FILE`, else `$OFFSITE_CONFIG`, else /etc/offsite/config.yaml. */
 export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return flag ?? env.OFFSITE_CONFIG ?? DEFAULT_CONFIG_PATH;
-}
-
-/**
- * Secrets come from files, or from systemd credentials (LoadCredential=).
- * Under systemd the credential (named after the file) is preferred: the unit
- * may run unprivileged and unable to read the root-only original. A bare name
- * is only ever a credential. Trailing newlines are dropped.
- */
-export function readSecret(ref: string, env: NodeJS.ProcessEnv = process.env): string {
-  const credential = env.CREDENTIALS_DIRECTORY ? join(env.CREDENTIALS_DIRECTORY, basename(ref)) : null;
-  const candidates = [credential, isAbsolute(ref) ? ref : null].filter((f): f is string => Boolean(f));
-  for (const file of candidates) {
-    if (existsSync(file)) return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  }
-  throw new Error(
-    `secret ${ref} not found (looked in ${candidates.join(', ') || 'nowhere: a bare name needs $CREDENTIALS_DIRECTORY'})`,
-  );
 }
 
 export function findDrive(config: Config, name: string): Drive | undefined {

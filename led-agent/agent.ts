@@ -3,22 +3,17 @@
  * each followed node, keeps the latest valid payload of each, and shows the
  * light that arbitrate() picks. It knows nothing of backups beyond the MQTT
  * contract, and nothing in a message is ever executed: payloads are parsed as
- * JSON, validated, stored. Any broker client can publish, so a drive the
+ * JSON, validated (bridge/payloads.ts, held to the zod schemas by a test), stored. Any broker client can publish, so a drive the
  * configuration does not name is never followed: it could only be a forgery.
  */
-import { type Config, ConfigError, type MqttConfig } from '../bridge/config.js';
+
+import { ConfigError } from '../bridge/config/config-error.js';
+import type { Config, MqttConfig } from '../bridge/config.js';
 import { childLogger, type Logger, silentLogger } from '../bridge/log.js';
 import { MqttLink } from '../bridge/mqtt/link.js';
 import type { DroppedPacket } from '../bridge/mqtt/packet-guard.js';
-import {
-  AVAILABILITY,
-  decode,
-  driveSchema,
-  MAX_PAYLOAD_BYTES,
-  statusSchema,
-  type Topics,
-  topics,
-} from '../bridge/protocol.js';
+import { decodeDrive, decodeStatus } from '../bridge/payloads.js';
+import { AVAILABILITY, MAX_PAYLOAD_BYTES, type Topics, topics } from '../bridge/topics.js';
 import { BadPayloadLog } from './bad-payloads.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
 import type { Driver } from './drivers/driver.js';
@@ -202,7 +197,7 @@ export class LedAgent {
       return;
     }
     if (source.drive === null) {
-      const status = decode(statusSchema, payload, MAX_PAYLOAD_BYTES);
+      const status = decodeStatus(payload);
       if (!status.ok) {
         this.#ignore(topic, status.error);
         return;
@@ -214,7 +209,7 @@ export class LedAgent {
       }
       view.status = status.value;
     } else {
-      const drive = decode(driveSchema, payload, MAX_PAYLOAD_BYTES);
+      const drive = decodeDrive(payload);
       if (!drive.ok) {
         this.#ignore(topic, drive.error);
         return;

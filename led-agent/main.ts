@@ -3,13 +3,15 @@
  * executable entry). Reads the same configuration as `offsite`, found the same way.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, configPath, loadConfig } from '../bridge/config.js';
+import { ConfigError } from '../bridge/config/config-error.js';
 import { errorMessage } from '../bridge/error-message.js';
 import { DiscoveryKeeper } from '../bridge/homeassistant/keeper.js';
 import { childLogger, createLogger } from '../bridge/log.js';
-import { LedAgent, requireMqtt } from './agent.js';
+import { MqttLink } from '../bridge/mqtt/link.js';
+import { LedAgent } from './agent.js';
 import { systemClock } from './clock.js';
 import { drivers } from './drivers/index.js';
+import { readConfig, republishInChild } from './offload.js';
 
 const HELP = `Usage: offsite-led [--config FILE] [--verbose]
 
@@ -66,15 +68,24 @@ export async function main(argv: string[]): Promise<number> {
   let agent: LedAgent;
   let keeper: DiscoveryKeeper;
   try {
-    const config = loadConfig(configPath(values.config));
-    requireMqtt(config);
+    // read and checked in a child process: the schema is not loaded here for good
+    const config = await readConfig(values.config);
     const driver = await drivers[config.led.driver](config.led, {
       file: config.file,
       log: childLogger(led, config.led.driver),
       clock: systemClock,
     });
     agent = new LedAgent({ config, driver, log });
-    keeper = new DiscoveryKeeper({ config, log });
+    // long-running like the agent's: never gives up, retries with the same backoff
+    const link = new MqttLink({
+      config: config.mqtt,
+      log: childLogger(log, 'home assistant'),
+      role: 'discovery',
+      persistent: true,
+      backoff: { firstMs: 500, maxMs: 30_000 },
+      whileAway: "Home Assistant's view is published again when it is back",
+    });
+    keeper = new DiscoveryKeeper({ config, log, link, republish: republishInChild(config, link) });
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const line of e.message.split('\n')) log.error(`configuration error: ${line}`);

@@ -198,7 +198,7 @@ describe('the layout (docs/architecture.md)', () => {
       {
         what: 'the default base topic (topicsFor, and the schema default)',
         pattern: /DEFAULT_BASE_TOPIC/,
-        only: ['bridge/protocol.ts', 'bridge/config/schema.ts', 'bridge/mqtt/messages.ts'],
+        only: ['bridge/topics.ts', 'bridge/config/schema.ts'],
       },
       {
         what: 'the latest success of all drives',

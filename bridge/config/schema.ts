@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_BASE_TOPIC } from '../protocol.js';
+import { DEFAULT_BASE_TOPIC } from '../topics.js';
 import { scrubBudget } from './budget.js';
 import { crossChecks } from './checks.js';
 import { driveSchema } from './drive.js';

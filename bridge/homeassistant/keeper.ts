@@ -6,17 +6,27 @@
  * `refreshMs` it republishes the drive states, because a drive's age grows and
  * its plug comes and goes while no backup runs. Any broker client can send a
  * birth message: a burst of them is answered by one republish, not one each.
+ *
+ * What it loads for good is small (no schema library): the republishing
+ * itself (ledger, presence, discovery payloads) is in republish.ts, loaded
+ * when first needed, or run elsewhere by `deps.republish` (the LED agent runs
+ * it in a short-lived child process: docs/benchmarks.md, LED agent).
  */
-import type { Drive } from '../config.js';
-import type { Ledger } from '../ledger.js';
 import { childLogger, type Logger } from '../log.js';
-import type { MqttLink } from '../mqtt/link.js';
-import { driveRecordMessage, topicsFor } from '../mqtt/messages.js';
-import { type PublisherDeps, publisherParts, recordOf } from '../mqtt/publisher.js';
-import { isOpen } from '../open-record.js';
-import { presence } from '../presence.js';
-import { AVAILABILITY, decode, driveSchema, homeAssistantStatusTopic } from '../protocol.js';
-import { publishDiscovery } from './publish.js';
+import { MqttLink } from '../mqtt/link.js';
+import type { PublisherDeps } from '../mqtt/publisher.js';
+import { decodeDrive } from '../payloads.js';
+import { AVAILABILITY, homeAssistantStatusTopic, topicsFor } from '../topics.js';
+
+/**
+ * Publishes discovery and every drive's state (`all`) or the states alone
+ * (`drives`), each drive's `present` as last seen on the broker where the
+ * process cannot tell; resolves true once the broker has them all.
+ */
+export type Republish = (
+  what: 'all' | 'drives',
+  lastPresent: ReadonlyMap<string, boolean>,
+) => Promise<boolean>;
 
 export interface DiscoveryKeeperDeps extends PublisherDeps {
   /**
@@ -34,6 +44,8 @@ export interface DiscoveryKeeperDeps extends PublisherDeps {
   connectWaitMs?: number;
   /** where udev's by-uuid links are; a sandbox without devices does not have them (tests) */
   byUuidDir?: string;
+  /** default: republish.ts in this process, through this keeper's link */
+  republish?: Republish;
 }
 
 export class DiscoveryKeeper {
@@ -41,8 +53,6 @@ export class DiscoveryKeeper {
   /** every line says "home assistant: " first */
   private readonly log: Logger;
   private readonly link: MqttLink;
-  private readonly ledger: Pick<Ledger, 'drive'>;
-  private readonly now: () => Date;
   private timers = new Set<NodeJS.Timeout>();
   /** the birth messages waiting for one republish */
   private burst: { first: number; births: number; timer: NodeJS.Timeout | undefined } | null = null;
@@ -54,7 +64,10 @@ export class DiscoveryKeeper {
   constructor(deps: DiscoveryKeeperDeps) {
     this.deps = deps;
     this.log = childLogger(deps.log, 'home assistant');
-    ({ link: this.link, ledger: this.ledger, now: this.now } = publisherParts(deps, 'discovery'));
+    // not publisherParts() (mqtt/publisher.ts): that loads the ledger, which republish.ts does
+    this.link =
+      deps.link ??
+      new MqttLink({ config: deps.config.mqtt, log: deps.log, role: 'discovery', env: deps.env });
   }
 
   /** Subscribe to Home Assistant's birth topic and publish once now. Returns at once. */
@@ -71,7 +84,7 @@ export class DiscoveryKeeper {
     for (const drive of this.deps.config.drives)
       this.unsubscribe.push(
         this.link.subscribe(t.drive(drive.name), (payload) => {
-          const d = decode(driveSchema, payload);
+          const d = decodeDrive(payload);
           // not logged here: the LED agent in the same process logs bad drive payloads, rate-limited
           if (d.ok && d.value.name === drive.name) this.lastPresent.set(drive.name, d.value.present);
         }),
@@ -81,18 +94,20 @@ export class DiscoveryKeeper {
     void this.link.firstAttempt(this.deps.connectWaitMs ?? 3000).then(() => this.later(500));
     const every = this.deps.refreshMs ?? 3_600_000;
     if (every > 0) {
-      this.refresh = setInterval(() => void this.publishDrives(), every);
+      this.refresh = setInterval(() => void this.run('drives'), every);
       this.refresh.unref();
     }
   }
 
   /** Discovery and every configured drive's state, from the ledger. Resolves when the broker has them all. */
-  async republish(): Promise<boolean> {
-    const [discovery, drives] = await Promise.all([
-      publishDiscovery(this.link, this.deps.config, this.deps.log),
-      this.publishDrives(),
-    ]);
-    return discovery && drives;
+  republish(): Promise<boolean> {
+    return this.run('all');
+  }
+
+  private async run(what: 'all' | 'drives'): Promise<boolean> {
+    if (this.deps.republish) return this.deps.republish(what, this.lastPresent);
+    const here = await import('./republish.js');
+    return here.republish({ ...this.deps, link: this.link }, what, this.lastPresent);
   }
 
   async stop(): Promise<void> {
@@ -137,28 +152,5 @@ export class DiscoveryKeeper {
       void this.republish();
     }, ms);
     this.timers.add(t);
-  }
-
-  private async publishDrives(): Promise<boolean> {
-    const now = this.now();
-    const sent = await Promise.all(
-      this.deps.config.drives.map(async (drive) => {
-        const record = recordOf(this.ledger, drive.name, this.log);
-        const present = await this.present(drive);
-        const open = isOpen(this.deps.config.state_dir, drive);
-        return this.link.publish(driveRecordMessage(this.deps.config, record, now, { present, open }));
-      }),
-    );
-    return sent.every(Boolean);
-  }
-
-  /**
-   * Plugged in or not, asked of the system; where this process cannot see
-   * block devices (a sandbox without /dev/disk), the last published answer
-   * stands, rather than calling every drive unplugged.
-   */
-  private async present(drive: Drive): Promise<boolean> {
-    if (this.deps.present) return this.deps.present(drive);
-    return (await presence(drive, this.deps.byUuidDir)) ?? this.lastPresent.get(drive.name) ?? false;
   }
 }

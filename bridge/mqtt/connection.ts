@@ -7,8 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
-import { type MqttConfig, readSecret } from '../config.js';
+import type { MqttConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
+import { readSecret } from '../secret.js';
 
 export interface ConnectionSettings {
   /** why the client is connecting, for the client id: the broker's log then says who it was */

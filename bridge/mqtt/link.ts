@@ -18,7 +18,7 @@ import type { MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config.js';
 import { errorMessage } from '../error-message.js';
 import { childLogger, type Logger } from '../log.js';
-import { MAX_PAYLOAD_BYTES } from '../protocol.js';
+import { MAX_PAYLOAD_BYTES } from '../topics.js';
 import { Backoff, clientOptions, type FailureKind, failureKind, failureText } from './connection.js';
 import { connectGuarded, type DroppedPacket } from './packet-guard.js';
 

@@ -7,7 +7,6 @@ import type { Config } from '../config.js';
 import type { RunEnded } from '../events.js';
 import { type DriveNow, type DriveRecord, driveState, lastSuccessAt } from '../ledger.js';
 import {
-  DEFAULT_BASE_TOPIC,
   type DriveState,
   driveSchema,
   type EventType,
@@ -15,13 +14,11 @@ import {
   isoNow,
   type OffsiteEvent,
   statusSchema,
-  topics,
 } from '../protocol.js';
+import { topicsFor } from '../topics.js';
 import type { Outgoing } from './link.js';
 
-export function topicsFor(config: Pick<Config, 'node_id' | 'mqtt'>) {
-  return topics(config.mqtt?.base_topic ?? DEFAULT_BASE_TOPIC, config.node_id);
-}
+export { topicsFor };
 
 /** `status` may leave out what the contract defaults (rate, warnings, run_id, last_success) */
 export function statusMessage(

@@ -3,7 +3,7 @@
  * loaded only when this driver is chosen, so the agent runs without it, and
  * the HID transport is injectable so tests can record the exact bytes.
  */
-import { ConfigError } from '../../bridge/config.js';
+import { ConfigError } from '../../bridge/config/config-error.js';
 import { errorMessage } from '../../bridge/error-message.js';
 import type { Logger } from '../../bridge/log.js';
 import type { Clock, Timer } from '../clock.js';

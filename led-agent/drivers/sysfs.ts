@@ -6,7 +6,7 @@
  */
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../../bridge/config.js';
+import { ConfigError } from '../../bridge/config/config-error.js';
 import { errorMessage } from '../../bridge/error-message.js';
 import type { Driver, DriverFactory, Rgb } from './driver.js';
 
