@@ -170,10 +170,11 @@ export async function recordMark(vm: Vm): Promise<number> {
   return Number(r.stdout.trim() || 0);
 }
 
+/** The witnesses' records, complete lines only: the recorder may be writing the last one as it is read. */
 export async function records(vm: Vm, mark = 0): Promise<Record_[]> {
-  const text = (await vm.readFile(RECORD)).toString();
-  return text
-    .split('\n')
+  const lines = (await vm.readFile(RECORD)).toString().split('\n');
+  lines.pop(); // what follows the last newline: nothing, or a line not yet written out
+  return lines
     .filter(Boolean)
     .slice(mark)
     .map((l) => JSON.parse(l) as Record_);
