@@ -4,7 +4,9 @@
  * `rsync -a --delete` on the same repository, cold page cache before every
  * timed command (`sync; echo 3 > /proc/sys/vm/drop_caches`, as root), arms
  * alternating. Three cases per round: a first copy, after `borg create`
- * added 50 MB, and nothing changed.
+ * added 50 MB, and nothing changed. After bare rsync, `sync -f` is timed
+ * apart: writing out what rsync left in the page cache, which the original
+ * setup's unmount waited for and offsite's verify does before it reads back.
  *
  *   npm run build && node --import tsx bench/borg-repo.ts --size 2G [--rounds 3] [--dir /var/tmp/offsite-bench/borg] [--log FILE] [--scrub 0]
  *
@@ -110,7 +112,9 @@ try {
     }),
   );
   const cases = ['first copy', 'after borg create added 50 MB', 'nothing changed'] as const;
-  const r = Object.fromEntries(cases.map((c) => [c, { bare: [] as number[], ours: [] as number[] }]));
+  const r = Object.fromEntries(
+    cases.map((c) => [c, { bare: [] as number[], flush: [] as number[], ours: [] as number[] }]),
+  );
   // where each offsite run spent its time (start-up, steps, end), from its stamped output
   const parts = Object.fromEntries(cases.map((c) => [c, [] as Record<string, number>[]]));
   const loads: string[] = [];
@@ -131,25 +135,32 @@ try {
       for (const a of order) {
         const run = await arm[a](c);
         r[c]![a].push(run.seconds);
+        // what rsync left in the page cache, written out (the original setup's unmount waits for it;
+        // offsite flushes before it reads back): timed apart, right after rsync
+        if (a === 'bare')
+          r[c]!.flush.push((await stampedRun(['sync', '-f', bare], runLog, `${c}, flush`)).seconds);
         if (a === 'ours') parts[c]!.push(phases(run, 'bench'));
       }
     }
     loads.push(load());
     console.error(
-      `round ${round + 1}/${rounds}: ${cases.map((c) => `${c} ${r[c]!.bare.at(-1)!.toFixed(2)}/${r[c]!.ours.at(-1)!.toFixed(2)} s`).join(', ')} (load ${load()})`,
+      `round ${round + 1}/${rounds}: ${cases.map((c) => `${c} ${r[c]!.bare.at(-1)!.toFixed(2)}+${r[c]!.flush.at(-1)!.toFixed(2)}/${r[c]!.ours.at(-1)!.toFixed(2)} s`).join(', ')} (load ${load()})`,
     );
   }
   const du = execFileSync('du', ['-sb', repo], { encoding: 'utf8' }).split('\t')[0];
   console.log(
     `Borg repository of ${(Number(du) / 1e9).toFixed(2)} GB, verify.scrub ${values.scrub ?? 'default'}, cold cache, median of ${rounds} (bare rsync / offsite run)`,
   );
-  console.log('| run | rsync -a --delete | offsite run | extra | ratio |');
-  console.log('|---|---|---|---|---|');
+  console.log(
+    '| run | rsync -a --delete | then sync -f | offsite run | extra | ratio | ratio to rsync + sync |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
   for (const c of cases) {
     const b = median(r[c]!.bare);
+    const f = median(r[c]!.flush);
     const o = median(r[c]!.ours);
     console.log(
-      `| ${c} | ${b.toFixed(2)} s | ${o.toFixed(2)} s | +${(o - b).toFixed(2)} s | ${(o / b).toFixed(2)}x |`,
+      `| ${c} | ${b.toFixed(2)} s | ${f.toFixed(2)} s | ${o.toFixed(2)} s | +${(o - b).toFixed(2)} s | ${(o / b).toFixed(2)}x | ${(o / (b + f)).toFixed(2)}x |`,
     );
   }
   const names = [

@@ -6,7 +6,7 @@
  * nothing). Cold cache before each (`sync; echo 3 > /proc/sys/vm/drop_caches`,
  * as root), arms alternating; wall time and peak RSS (GNU time's %M).
  *
- *   npm run build && node --import tsx bench/verify-walk.ts [--files 1000000] [--rounds 2] [--dir /var/tmp/offsite-bench/walk]
+ *   npm run build && node --import tsx bench/verify-walk.ts [--files 1000000] [--rounds 2] [--dir /var/tmp/offsite-bench/walk] [--only "verify walk"]
  *
  * The trees (1,000 directories of 1,000 files of 100 bytes, ~8 GB of blocks)
  * are made once under --dir and left there; delete them when done.
@@ -23,6 +23,8 @@ const { values } = parseArgs({
     files: { type: 'string' },
     rounds: { type: 'string' },
     dir: { type: 'string' },
+    // measure only the arms whose name contains this (e.g. "verify walk": one disturbed by load, again)
+    only: { type: 'string' },
   },
 });
 
@@ -105,7 +107,7 @@ const arms: Record<string, () => { seconds: number; rssMiB: number }> = {
 };
 const got: Record<string, { seconds: number[]; rss: number[] }> = {};
 for (let round = 0; round < rounds; round++) {
-  const order = Object.keys(arms);
+  const order = Object.keys(arms).filter((a) => !values.only || a.includes(values.only));
   if (round % 2) order.reverse();
   for (const arm of order) {
     dropCaches();
