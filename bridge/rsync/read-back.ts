@@ -314,40 +314,57 @@ class Reader {
   }
 }
 
+/**
+ * The ranges to read: an array, or anything that hands them out by index (verify's list of what the
+ * run wrote makes each range when it is asked for, so a million of them need not be held at once).
+ */
+export interface RangeList {
+  readonly length: number;
+  at(index: number): ReadRange | undefined;
+}
+
 /** Compares each range of the copy with the source; the problems come in the ranges' order. */
 export async function readBack(
   source: string,
   copy: string,
-  ranges: readonly ReadRange[],
+  ranges: RangeList,
   opts: ReadBackOptions = {},
 ): Promise<ReadBackResult> {
   const shared: Shared = { source, copy, opts, bytes: 0, direct: true };
-  const verdicts: Verdict[] = new Array(ranges.length).fill(null);
+  // only what is not a match: one per file would grow with the files read
+  const verdicts = new Map<number, Verdict>();
   const isBig = (r: ReadRange) => (r.length ?? (r.size ?? 0) - r.start) > SMALL;
-  const queue = (indexes: number[]) => ({ indexes, next: 0 });
+  // the small ranges' indexes from the front, the big ones' from the back
+  const order = new Uint32Array(ranges.length);
+  let smalls = 0;
+  let bigs = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    if (isBig(ranges.at(i)!)) order[order.length - ++bigs] = i;
+    else order[smalls++] = i;
+  }
+  const queue = (from: number, to: number) => ({ next: from, to });
   const work = async (reader: Reader, q: ReturnType<typeof queue>) => {
-    while (q.next < q.indexes.length) {
-      const i = q.indexes[q.next++]!;
-      verdicts[i] = await reader.compare(ranges[i]!);
+    while (q.next < q.to) {
+      const i = order[q.next++]!;
+      const v = await reader.compare(ranges.at(i)!);
+      if (v !== null) verdicts.set(i, v);
     }
   };
-  const small = queue([]);
-  const big = queue([]);
-  for (const [i, r] of ranges.entries()) (isBig(r) ? big : small).indexes.push(i);
-  const readers = Array.from(
-    { length: Math.min(SMALL_READERS, small.indexes.length) },
-    () => new Reader(shared, SMALL),
-  );
+  // the big ones went in from the back: turn them round, into the ranges' order
+  order.subarray(smalls).reverse();
+  const readers = Array.from({ length: Math.min(SMALL_READERS, smalls) }, () => new Reader(shared, SMALL));
+  const small = queue(0, smalls);
   await Promise.all([
-    big.indexes.length ? work(new Reader(shared, CHUNK), big) : null,
+    bigs ? work(new Reader(shared, CHUNK), queue(smalls, order.length)) : null,
     ...readers.map((reader) => work(reader, small)),
   ]);
   const problems: ReadProblem[] = [];
   const sourceChanged: string[] = [];
-  ranges.forEach((r, i) => {
-    const v = verdicts[i];
-    if (v === SOURCE_CHANGED) sourceChanged.push(r.file);
-    else if (typeof v === 'string') problems.push({ file: r.file, why: v });
-  });
+  for (const i of [...verdicts.keys()].sort((a, b) => a - b)) {
+    const v = verdicts.get(i);
+    const file = ranges.at(i)!.file;
+    if (v === SOURCE_CHANGED) sourceChanged.push(file);
+    else if (typeof v === 'string') problems.push({ file, why: v });
+  }
   return { bytes: shared.bytes, files: ranges.length, problems, sourceChanged, direct: shared.direct };
 }

@@ -8,6 +8,7 @@ import type { SyncProgress } from '../events.js';
 import { spawnOwned } from '../exec.js';
 import { STOP_GRACE_MS, signalTree } from '../processes.js';
 import { unescapeRsync } from './file-list.js';
+import { PathSet } from './path-set.js';
 import { LineSplitter, parseProgressLine } from './progress.js';
 
 /**
@@ -32,7 +33,7 @@ export interface RsyncRun {
   /** the last progress rsync printed */
   last: SyncProgress | null;
   /** the regular files rsync wrote data for (`--out-format=%i %n` lines), relative to the source */
-  written: string[];
+  written: PathSet;
   /** could not start at all (ENOENT ...) */
   spawnError: Error | null;
 }
@@ -58,7 +59,7 @@ export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): P
     const kept: string[] = [];
     let lastStderrLine = '';
     let last: SyncProgress | null = null;
-    const written: string[] = [];
+    const written = new PathSet();
     let spawnError: Error | null = null;
     let killTimer: NodeJS.Timeout | undefined;
 
@@ -67,7 +68,7 @@ export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): P
     const onOut = (lines: string[]) => {
       for (const line of lines) {
         const file = writtenFile(line);
-        if (file !== null) written.push(file);
+        if (file !== null) written.add(file);
       }
       for (let i = lines.length - 1; i >= 0; i--) {
         const p = parseProgressLine(lines[i]!);

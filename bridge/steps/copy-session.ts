@@ -5,6 +5,7 @@
  * with the run.
  */
 import type { HeldLock } from '../lockfile.js';
+import type { PathSet } from '../rsync/path-set.js';
 import type { PreviousCopy } from '../rsync/snapshots.js';
 import type { RunFacts } from './step.js';
 
@@ -14,7 +15,7 @@ export interface CopySession {
   /** relative paths rsync could not copy (exit 23/24): verify leaves them out */
   skipped: Set<string>;
   /** the regular files this copy wrote data for: verify reads each back from the drive */
-  written: string[];
+  written: PathSet;
   /** when the copy started (ms since the epoch), to tell a source that changed meanwhile */
   startedAt: number;
   /**

@@ -14,6 +14,7 @@ import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../rsync/file-list.js';
 import { isMountPoint } from '../rsync/mount-check.js';
+import { PathSet } from '../rsync/path-set.js';
 import { runRsync } from '../rsync/run-rsync.js';
 import {
   checkCopyPaths,
@@ -139,7 +140,7 @@ export const sync: Step = {
       lock,
       previous,
       skipped: new Set<string>(),
-      written: [] as string[],
+      written: new PathSet(),
       startedAt: Date.now(),
       unchanged: false,
     };
@@ -212,7 +213,7 @@ export const sync: Step = {
     switch (outcome.kind) {
       case 'ok':
         throttle.flush({ percent: 100, bytes: ctx.facts.bytes, rate: r.last?.rate ?? 0, etaSeconds: 0 });
-        return copied(session.written.length, previous !== null);
+        return copied(session.written.count, previous !== null);
       case 'partial': {
         throttle.flush();
         const problems = problemFiles(r.stderr, [source, l.staging]);
@@ -222,7 +223,7 @@ export const sync: Step = {
           `rsync could not copy ${count} file(s) (exit ${r.code}: ${exitMeaning(r.code)}); the rest of the copy is complete`,
           warningFileList(problems),
         );
-        return `${copied(session.written.length, previous !== null)}, but for ${count} file(s) rsync could not copy`;
+        return `${copied(session.written.count, previous !== null)}, but for ${count} file(s) rsync could not copy`;
       }
       case 'full': {
         // a partial copy that does not fit would only block the next run: free the space now

@@ -17,7 +17,8 @@ import { Ledger } from '../ledger.js';
 import { isoNow } from '../protocol.js';
 import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
-import { readBack } from '../rsync/read-back.js';
+import type { PathSet } from '../rsync/path-set.js';
+import { type RangeList, type ReadRange, readBack } from '../rsync/read-back.js';
 import { ScrubPlanner, type ScrubRecord, scrubPercent, scrubRecordAfter } from '../rsync/scrub-plan.js';
 import {
   clearCompareContents,
@@ -61,11 +62,11 @@ export const verify: Step = {
     const before = ledger.scrub(drive.name);
     const budget = budgetBytes(config.verify.scrub, before?.copy_bytes ?? usedBytes(target));
     const planner = new ScrubPlanner(before?.next ?? null, budget);
-    const written = new Set(session.written.filter((f) => !session.skipped.has(f)));
-    const sizes = new Map<string, number>();
+    const written = session.written;
+    const mine = ourFiles(written, session.skipped);
     // one flush before reading back (a direct read of a file with dirty pages would write them back
     // file by file), made while the walk runs; awaited (and its failure reported) only after the walk
-    const flushed: Promise<unknown> = written.size ? syncFilesystem(target) : Promise.resolve();
+    const flushed: Promise<unknown> = mine.count ? syncFilesystem(target) : Promise.resolve();
     flushed.catch(() => {});
     const took = timings();
     const cmp = await compareTrees(source, copy, {
@@ -75,8 +76,9 @@ export const verify: Step = {
       signal: ctx.signal,
       changedSince: session.startedAt,
       onFile: (path, size) => {
-        const ours = written.has(path);
-        if (ours) sizes.set(path, size);
+        const i = written.index(path);
+        const ours = i >= 0 && !session.skipped.has(path);
+        if (ours) written.setSize(i, size);
         planner.offer(path, size, ours);
       },
     }).catch(cancelled);
@@ -101,12 +103,11 @@ export const verify: Step = {
     await flushed.catch(cancelled);
     took('flush');
     const progress = progressOf(ctx, plan.readAnyway + plan.bytes);
-    const read = await readBack(
-      source,
-      copy,
-      [...[...written].map((file) => ({ file, start: 0, size: sizes.get(file) })), ...plan.ranges],
-      { signal: ctx.signal, changedSince: session.startedAt, onBytes: progress.onBytes },
-    ).catch(cancelled);
+    const read = await readBack(source, copy, readList(written, mine, plan.ranges), {
+      signal: ctx.signal,
+      changedSince: session.startedAt,
+      onBytes: progress.onBytes,
+    }).catch(cancelled);
     progress.done();
     took('read back');
     const scrub = scrubRecordAfter(before, plan, isoNow());
@@ -146,7 +147,7 @@ export const verify: Step = {
       throw new StepError(
         `the source changed while it was being copied (${read.sourceChanged.slice(0, 5).join(', ')}); the next run copies it again`,
       );
-    const readText = `read back ${plural(written.size, 'written file')} (${plan.readAnyway} bytes) and a scrub slice of ${plan.bytes} bytes from the drive (${scrubSummary(scrub, plan.passCompleted)})`;
+    const readText = `read back ${plural(mine.count, 'written file')} (${plan.readAnyway} bytes) and a scrub slice of ${plan.bytes} bytes from the drive (${scrubSummary(scrub, plan.passCompleted)})`;
 
     const matched = `${plural(cmp.entries, 'entry', 'entries')} match (${plural(cmp.files, 'file')}, ${cmp.bytes} bytes), ${readText}`;
     if (unchanged) {
@@ -196,4 +197,34 @@ function recordSpace(facts: RunFacts, target: string): void {
   const fs = statfsSync(target);
   facts.freeBytes = fs.bavail * fs.bsize;
   facts.sizeBytes = fs.blocks * fs.bsize;
+}
+
+/** the indexes in `written` of the files to read back: all but those rsync could not copy */
+interface OurFiles {
+  count: number;
+  index(k: number): number;
+}
+
+function ourFiles(written: PathSet, skipped: ReadonlySet<string>): OurFiles {
+  const dropped = new Set<number>();
+  for (const file of skipped) {
+    const i = written.index(file);
+    if (i >= 0) dropped.add(i);
+  }
+  if (!dropped.size) return { count: written.count, index: (k) => k };
+  const kept = new Uint32Array(written.count - dropped.size);
+  for (let i = 0, k = 0; i < written.count; i++) if (!dropped.has(i)) kept[k++] = i;
+  return { count: kept.length, index: (k) => kept[k]! };
+}
+
+/** what this run wrote, then the scrub's ranges; a written file's range is made when the reader asks for it */
+function readList(written: PathSet, mine: OurFiles, rest: readonly ReadRange[]): RangeList {
+  return {
+    length: mine.count + rest.length,
+    at(k) {
+      if (k >= mine.count) return rest[k - mine.count];
+      const i = mine.index(k);
+      return { file: written.path(i), start: 0, size: written.size(i) };
+    },
+  };
 }

@@ -6,7 +6,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readBack } from '../../../bridge/rsync/read-back.js';
@@ -18,7 +27,7 @@ import { sync } from '../../../bridge/steps/sync.js';
 import { verify } from '../../../bridge/steps/verify.js';
 import { makeExt4 } from '../../helpers/loop.js';
 import { testRun } from '../../helpers/run-context.js';
-import { awkwardTree, tempDir } from '../../helpers/trees.js';
+import { awkwardTree, manyFiles, tempDir } from '../../helpers/trees.js';
 
 const cleanup: (() => void)[] = [];
 after(() => {
@@ -82,6 +91,52 @@ describe('verify reads back what the run wrote', () => {
       /^read back from the drive, 1 file this run wrote did not match the source: segment \(differs from the source from byte 8192\); the next copy compares their contents$/,
     );
     assert.equal(readFileSync(layout(target).compareContents, 'utf8'), 'segment\n');
+  });
+
+  it('among 2,000 written files, a small, a big and an awkwardly named one changed on the drive are each named', async () => {
+    const { src, target, raw } = setup();
+    manyFiles(join(src, 'many'), 2_000);
+    const big = randomBytes(600 * 1024);
+    writeFileSync(join(src, 'big.seg'), big);
+    writeFileSync(join(src, 'new\nline ✓'), 'awkward\n');
+    // after rsync wrote them: one byte of each changed in the new copy, its times put back (to the
+    // nanosecond, from the source) so the walk's size/time manifest still matches: only reading shows it
+    const corrupt: Step = {
+      name: 'corrupt',
+      title: 'three written files change on the drive',
+      async run() {
+        for (const [file, at] of [
+          ['many/d7/f742', 10],
+          ['big.seg', 400_000],
+          ['new\nline ✓', 3],
+        ] as const) {
+          const copied = join(layout(target).staging, file);
+          const fd = openSync(copied, 'r+');
+          const b = Buffer.alloc(1);
+          readSync(fd, b, 0, 1, at);
+          writeSync(fd, Buffer.from([b[0]! ^ 0x20]), 0, 1, at);
+          closeSync(fd);
+          execFileSync('touch', ['-h', '-r', join(src, file), copied]);
+        }
+      },
+    };
+    const t = testRun(raw);
+    const outcome = await runSteps([sync, corrupt, verify], t.ctx, t.bus);
+    assert.equal(outcome.result, 'failed');
+    assert.equal(outcome.step, 'verify');
+    assert.match(
+      outcome.message,
+      /^read back from the drive, 3 files this run wrote did not match the source: /,
+    );
+    for (const named of [
+      'many/d7/f742 (differs from the source from byte 10)',
+      'big.seg (differs from the source from byte 400000)',
+      'new\nline ✓ (differs from the source from byte 3)',
+    ])
+      assert.ok(outcome.message.includes(named), `${named} in: ${outcome.message}`);
+    const listed = readFileSync(layout(target).compareContents, 'utf8').split('\n');
+    for (const file of ['many/d7/f742', 'big.seg'])
+      assert.ok(listed.includes(file), `${file} is compared next time`);
   });
 
   it('reads back only the files rsync wrote: one changed file of eight on the second run', async () => {
