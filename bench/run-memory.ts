@@ -3,12 +3,13 @@
  * on a fresh copy and an unchanged second run, for 10,000 and 100,000 files:
  * it should not grow with the size of the tree (the verify walk streams).
  *
- *   npm run build && node --import tsx bench/run-memory.ts
+ *   npm run build && node --import tsx bench/run-memory.ts [--files 10000,100000]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { generateTree } from './run-overhead.js';
 
@@ -35,11 +36,15 @@ function peakRss(args: string[]): Promise<{ code: number | null; peakMiB: number
   });
 }
 
+const { values } = parseArgs({ options: { files: { type: 'string', default: '10000,100000' } } });
+const counts = values.files.split(',').map(Number);
+if (!counts.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--files: counts, e.g. 10000,100000`);
+
 const base = mkdtempSync(join(tmpdir(), 'offsite-bench-mem-'));
 try {
   console.log('| files | fresh run: peak RSS | unchanged run: peak RSS |');
   console.log('|---|---|---|');
-  for (const files of [10_000, 100_000]) {
+  for (const files of counts) {
     const src = join(base, `src${files}`);
     generateTree(src, files);
     const target = join(base, `drive${files}`);
