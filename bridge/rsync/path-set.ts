@@ -65,6 +65,7 @@ export class PathSet {
 
   /** the index of `path`, or -1 */
   index(path: string): number {
+    if (this.n === 0) return -1;
     const length = this.encode(path);
     const mask = this.table.length - 1;
     for (let slot = hash(this.scratch, 0, length) & mask; ; slot = (slot + 1) & mask) {

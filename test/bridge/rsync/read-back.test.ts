@@ -178,6 +178,36 @@ describe('verify reads back what the run wrote', () => {
     assert.deepEqual(gone.sourceChanged, ['f']);
   });
 
+  it('takes a list that makes each range when asked (no array of them all), problems in its order', async () => {
+    const { dir } = setup();
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    manyFiles(a, 1_000);
+    manyFiles(b, 1_000);
+    writeFileSync(join(a, 'big'), randomBytes(300 * 1024));
+    writeFileSync(join(b, 'big'), Buffer.alloc(300 * 1024));
+    for (const i of [901, 17])
+      writeFileSync(join(b, `d${Math.floor(i / 100)}`, `f${i}`), Buffer.alloc(64, 2));
+    let made = 0;
+    const list = {
+      length: 1_001,
+      at(k: number) {
+        made++;
+        if (k === 500) return { file: 'big', start: 0, size: 300 * 1024 };
+        const i = k < 500 ? k : k - 1;
+        return { file: `d${Math.floor(i / 100)}/f${i}`, start: 0, size: 64 };
+      },
+    };
+    const r = await readBack(a, b, list);
+    assert.equal(r.files, 1_001);
+    assert.deepEqual(
+      r.problems.map((p) => p.file),
+      ['d0/f17', 'big', 'd9/f901'],
+    );
+    // once to sort it to a reader, once to read it, once more for each problem's name
+    assert.equal(made, 2 * 1_001 + 3);
+  });
+
   it("rsync's itemized lines: data written (>f, cf) counts; links, attributes and directories do not", () => {
     assert.equal(writtenFile('>f+++++++++ data/new'), 'data/new');
     assert.equal(writtenFile('>f.st...... a b'), 'a b');
