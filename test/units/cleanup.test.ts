@@ -50,7 +50,8 @@ drives:
       assert.equal(luks.exitCode, 0, luks.stderr);
       assert.equal(`${luks.stdout}${luks.stderr}`, '');
     } finally {
-      img.detach();
+      img.detach(); // unmounts it first
+      rmSync(mountPoint, { recursive: true, force: true });
     }
   });
 
