@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkDrives } from '../../../bridge/commands/check.js';
 import { type Config, parseConfig } from '../../../bridge/config.js';
-import type { RunEnded } from '../../../bridge/events.js';
 import { Ledger } from '../../../bridge/ledger.js';
 import { createLogger, type Logger } from '../../../bridge/log.js';
 import { type DriveState, type OffsiteEvent, topics } from '../../../bridge/protocol.js';
 import { EmailReporter } from '../../../bridge/reporters/email.js';
 import { freePort, type Received, recorder, startBroker, type TestBroker } from '../../../harness/broker.js';
 import { decodeWords, mailBody } from '../../helpers/mime.js';
+import { runEnded } from '../../helpers/run-ended.js';
 import { startSmtp } from '../../helpers/smtp.js';
 
 type Smtp = Awaited<ReturnType<typeof startSmtp>>;
@@ -25,23 +25,7 @@ type Recorder = Awaited<ReturnType<typeof recorder>>;
 const T0 = new Date(2026, 9, 1, 9, 0);
 const day = (n: number) => new Date(T0.getTime() + n * 86_400_000);
 
-function success(drive: string, endedAt: Date): RunEnded {
-  return {
-    runId: `${drive}-${endedAt.getTime()}`,
-    drive,
-    result: 'success',
-    step: null,
-    message: 'copy complete; safe to remove',
-    startedAt: endedAt,
-    endedAt,
-    exitCode: 0,
-    warnings: [],
-    bytes: 0,
-    freeBytes: null,
-    sizeBytes: null,
-    undoErrors: [],
-  };
-}
+const success = (drive: string, endedAt: Date) => runEnded(drive, endedAt);
 
 describe('offsite check', () => {
   let broker: TestBroker;

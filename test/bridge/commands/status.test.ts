@@ -14,28 +14,20 @@ import { parseConfig } from '../../../bridge/config.js';
 import type { RunEnded } from '../../../bridge/events.js';
 import { Ledger } from '../../../bridge/ledger.js';
 import { decode, driveSchema } from '../../../bridge/protocol.js';
+import { runEnded } from '../../helpers/run-ended.js';
 
 const NOW = new Date();
 const daysBefore = (d: number, h = 0) => new Date(NOW.getTime() - d * 86_400_000 - h * 3_600_000);
 
-function run(drive: string, endedAt: Date, over: Partial<RunEnded> = {}): RunEnded {
-  return {
-    runId: `${drive}-${endedAt.getTime()}`,
-    drive,
-    result: 'success',
-    step: null,
-    message: 'copy complete; safe to remove',
+/** a ten-minute run that copied 1000 bytes onto a 10 MB drive with 5 MB left */
+const run = (drive: string, endedAt: Date, over: Partial<RunEnded> = {}) =>
+  runEnded(drive, endedAt, {
     startedAt: new Date(endedAt.getTime() - 600_000),
-    endedAt,
-    exitCode: 0,
-    warnings: [],
     bytes: 1000,
     freeBytes: 5_000_000,
     sizeBytes: 10_000_000,
-    undoErrors: [],
     ...over,
-  };
-}
+  });
 
 /** alpha: fine, plugged in; beta: failed at mount, never succeeded; gamma: 50 days old; delta: never run */
 async function prepared() {
