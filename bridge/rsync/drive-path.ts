@@ -33,6 +33,7 @@ import {
 import { relative, sep } from 'node:path';
 import { run } from '../exec.js';
 import { createNewFile } from '../state-file.js';
+import { type BytePath, shown, under } from './byte-path.js';
 
 export class DrivePathError extends Error {
   override name = 'DrivePathError';
@@ -72,7 +73,7 @@ export function unexpected(path: string, s: Stats, expected: string): DrivePathE
   );
 }
 
-function lstatOrNull(path: string): Stats | null {
+function lstatOrNull(path: string | Buffer): Stats | null {
   try {
     return lstatSync(path);
   } catch (e) {
@@ -147,6 +148,31 @@ export function removeDriveNode(target: string, path: string): boolean {
   if (!s) return false;
   if (s.isDirectory()) throw unexpected(path, s, 'a file or a symlink');
   unlinkSync(path);
+  return true;
+}
+
+/**
+ * removeDriveNode for a file named by its bytes (`rel`, a byte string:
+ * byte-path.ts) below `dir`, a real directory on the drive: every component
+ * is checked the same way, whatever bytes its name is made of.
+ */
+export function removeDriveFileBelow(target: string, dir: string, rel: BytePath): boolean {
+  if (!isDriveDir(target, dir)) return false;
+  const parts = rel.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..'))
+    throw new DrivePathError(`${dir}/${shown(rel)}`, `${shown(rel)} is not a path below ${dir}`);
+  const dev = targetDev(target);
+  let at = '';
+  for (const [i, part] of parts.entries()) {
+    at = at ? `${at}/${part}` : part;
+    const name = under(dir, at);
+    const s = lstatOrNull(name);
+    if (!s) return false;
+    const path = `${dir}/${shown(at)}`;
+    if (i < parts.length - 1) checkDir(path, s, dev);
+    else if (s.isDirectory()) throw unexpected(path, s, 'a file or a symlink');
+  }
+  unlinkSync(under(dir, rel));
   return true;
 }
 

@@ -8,9 +8,12 @@
  *     `/`, `[...]` a class, `dir/***` the directory and everything in it
  *   - `\` escapes a wildcard character
  * An excluded directory hides everything under it (rsync does not descend).
+ * Like rsync's, the matching is on bytes: paths are byte strings
+ * (byte-path.ts), and so is each pattern before it is compiled.
  */
+import { type BytePath, bytePath } from './byte-path.js';
 
-export type ExcludeMatcher = (relPath: string, isDir: boolean) => boolean;
+export type ExcludeMatcher = (relPath: BytePath, isDir: boolean) => boolean;
 
 function toRegex(glob: string): string {
   let re = '';
@@ -56,7 +59,7 @@ export function excludeMatcher(patterns: readonly string[]): ExcludeMatcher {
   const rules = patterns
     .filter((p) => p.trim().length > 0)
     .map((raw) => {
-      let p = raw;
+      let p = bytePath(raw);
       const dirOnly = p.endsWith('/') && !p.endsWith('\\/');
       if (dirOnly) p = p.slice(0, -1);
       const anchored = p.startsWith('/');

@@ -5,19 +5,21 @@
  * permissions, owners (as root), symlink targets, device numbers and hard-link
  * structure. Along the way it hands each regular file to `onFile` (the
  * rolling scrub picks its slice there), in a fixed order (scrub-plan.ts).
+ * Paths are byte strings (byte-path.ts): any name the filesystem allows is
+ * compared; messages show them readable.
  */
 import { type BigIntStats, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { type BytePath, shown, under } from './byte-path.js';
 import type { ExcludeMatcher } from './exclude.js';
 
 export interface CompareOptions {
   exclude: ExcludeMatcher;
   /** relative paths rsync warned about (23/24): not compared, nor anything under them */
-  skip: ReadonlySet<string>;
+  skip: ReadonlySet<BytePath>;
   /** compare uid/gid (only root can set them, so only then) */
   owners: boolean;
   /** each regular file that matches, in walk order (`walkOrder` in scrub-plan.ts) */
-  onFile?(path: string, size: number): void;
+  onFile?(path: BytePath, size: number): void;
   /** differences to describe (the count is always complete) */
   maxListed?: number;
   signal?: AbortSignal;
@@ -68,7 +70,7 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
     result.differenceCount++;
     if (src && opts.changedSince !== undefined && Number(src.ctimeMs) >= opts.changedSince)
       result.sourceChanged = true;
-    if (result.differences.length < maxListed) result.differences.push(`${rel || '.'}: ${what}`);
+    if (result.differences.length < maxListed) result.differences.push(`${rel ? shown(rel) : '.'}: ${what}`);
   };
 
   const compareEntry = (rel: string, s: BigIntStats, c: BigIntStats): boolean => {
@@ -101,18 +103,17 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
     return true;
   };
 
-  const walk = async (rel: string): Promise<void> => {
-    const srcDir = join(source, rel);
-    const copyDir = join(copy, rel);
-    const srcNames = new Set(readdirSync(srcDir));
-    const copyNames = new Set(readdirSync(copyDir));
+  const names = (dir: string | Buffer) => readdirSync(dir, { encoding: 'latin1' }) as BytePath[];
+  const walk = async (rel: BytePath): Promise<void> => {
+    const srcNames = new Set(names(under(source, rel)));
+    const copyNames = new Set(names(under(copy, rel)));
     const subdirs: string[] = [];
     for (const name of [...srcNames].sort()) {
       const path = rel ? `${rel}/${name}` : name;
       if (opts.skip.has(path)) continue;
       let s: BigIntStats;
       try {
-        s = lstatSync(join(srcDir, name), { bigint: true });
+        s = lstatSync(under(source, path), { bigint: true });
       } catch {
         continue; // gone from the source since it was listed: nothing to compare
       }
@@ -127,7 +128,7 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
         continue;
       }
       copyNames.delete(name);
-      const c = lstatSync(join(copyDir, name), { bigint: true });
+      const c = lstatSync(under(copy, path), { bigint: true });
       if (!compareEntry(path, s, c)) continue;
       if (isDir) subdirs.push(path);
       else if (s.isFile()) {
@@ -135,9 +136,10 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
         result.bytes += Number(s.size);
         opts.onFile?.(path, Number(s.size));
       } else if (s.isSymbolicLink()) {
-        const st = readlinkSync(join(srcDir, name));
-        const ct = readlinkSync(join(copyDir, name));
-        if (st !== ct) differ(path, `a symlink to "${st}" in the source, to "${ct}" in the copy`, s);
+        const st = readlinkSync(under(source, path), { encoding: 'latin1' });
+        const ct = readlinkSync(under(copy, path), { encoding: 'latin1' });
+        if (st !== ct)
+          differ(path, `a symlink to "${shown(st)}" in the source, to "${shown(ct)}" in the copy`, s);
       }
       if (++sinceYield >= YIELD_EVERY) {
         sinceYield = 0;
@@ -150,7 +152,7 @@ export async function compareTrees(source: string, copy: string, opts: CompareOp
       const path = rel ? `${rel}/${name}` : name;
       if (opts.skip.has(path)) continue;
       // rsync --delete leaves excluded names alone in the copy
-      const isDir = lstatSync(join(copyDir, name)).isDirectory();
+      const isDir = lstatSync(under(copy, path)).isDirectory();
       if (!opts.exclude(path, isDir)) differ(path, 'in the copy but not in the source');
     }
     for (const d of subdirs) await walk(d);

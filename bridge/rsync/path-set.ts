@@ -2,8 +2,8 @@
  * A set of relative paths held compactly: what a copy wrote, for verify to
  * read back. A first copy of a million small files writes a million names;
  * as JavaScript strings in a Set (and a Map of sizes, and an object each for
- * the reader) they cost about half a KiB of memory each. Here they are UTF-8
- * bytes in one buffer, with typed arrays beside it: where each name starts,
+ * the reader) they cost about half a KiB of memory each. Here they are the
+ * names' bytes (byte strings, byte-path.ts: one character a byte) in one buffer, with typed arrays beside it: where each name starts,
  * the size the verify walk saw, and an open-addressing hash table of indexes
  * for `has`. A name costs its bytes plus a few dozen (docs/benchmarks.md,
  * "offsite run memory"); `heldBytes()` says how much the whole set holds.
@@ -20,7 +20,7 @@ function hash(bytes: Uint8Array, start: number, end: number): number {
 }
 
 export class PathSet {
-  /** the names' UTF-8 bytes, one after the other */
+  /** the names' bytes, one after the other */
   private data = Buffer.allocUnsafeSlow(4096);
   private used = 0;
   /** where name i starts in `data`; it ends where name i + 1 starts */
@@ -87,7 +87,7 @@ export class PathSet {
 
   /** name `i` (0 <= i < count) */
   path(i: number): string {
-    return this.data.toString('utf8', this.starts[i]!, this.starts[i + 1]!);
+    return this.data.toString('latin1', this.starts[i]!, this.starts[i + 1]!);
   }
 
   /** notes the size seen of name `i` */
@@ -112,11 +112,10 @@ export class PathSet {
     );
   }
 
-  /** `path` as UTF-8 into `scratch`; its length in bytes */
+  /** `path` (a byte string) into `scratch`; its length in bytes */
   private encode(path: string): number {
-    const length = Buffer.byteLength(path, 'utf8');
-    if (length > this.scratch.length) this.scratch = Buffer.allocUnsafeSlow(length);
-    return this.scratch.write(path, 0, 'utf8');
+    if (path.length > this.scratch.length) this.scratch = Buffer.allocUnsafeSlow(path.length);
+    return this.scratch.write(path, 0, 'latin1');
   }
 
   private growEntries(): void {

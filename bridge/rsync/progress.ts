@@ -4,6 +4,7 @@
  * rsync rewrites the line in place with `\r`, so the stream is split on both
  * `\r` and `\n`.
  */
+import { TextDecoder } from 'node:util';
 import type { SyncProgress } from '../events.js';
 
 // rsync's rate units are powers of 1024, spelt kB/MB/GB/TB (progress.c)
@@ -39,22 +40,36 @@ export function toCheck(line: string): { left: number; total: number } | null {
   return m ? { left: Number(m[1]), total: Number(m[2]) } : null;
 }
 
-/** Splits a byte stream into lines on `\r` and `\n`, across chunk boundaries. */
+/**
+ * Splits a byte stream into lines on `\r` and `\n`, across chunk boundaries.
+ * `bytes`: each line a byte string (bridge/rsync/byte-path.ts), for output
+ * that names files; otherwise UTF-8 text.
+ */
 export class LineSplitter {
   private rest = '';
-  private decoder = new TextDecoder('utf-8');
+  private decoder: TextDecoder | null;
+
+  constructor(encoding: 'utf8' | 'bytes' = 'utf8') {
+    this.decoder = encoding === 'utf8' ? new TextDecoder('utf-8') : null;
+  }
 
   push(chunk: Uint8Array | string): string[] {
-    const text =
-      this.rest + (typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }));
+    const text = this.rest + (typeof chunk === 'string' ? chunk : this.decode(chunk));
     const parts = text.split(/\r\n|\r|\n/);
     this.rest = parts.pop() ?? '';
     return parts.filter((l) => l.length > 0);
   }
 
   end(): string[] {
-    const last = this.rest + this.decoder.decode();
+    const last = this.rest + (this.decoder?.decode() ?? '');
     this.rest = '';
     return last.length ? [last] : [];
+  }
+
+  private decode(chunk: Uint8Array): string {
+    // latin1 has no multi-byte sequences: a chunk can end anywhere
+    if (!this.decoder)
+      return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
+    return this.decoder.decode(chunk, { stream: true });
   }
 }

@@ -20,13 +20,13 @@
  * run stopped); it is widened to the block size O_DIRECT needs.
  */
 import { closeSync, constants, fstatSync, openSync, read as readAsync, readSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { errorMessage } from '../error-message.js';
+import { type BytePath, under } from './byte-path.js';
 
 export interface ReadRange {
-  /** relative to both roots */
-  file: string;
+  /** relative to both roots, as bytes (byte-path.ts) */
+  file: BytePath;
   /** first byte to compare */
   start: number;
   /** bytes to compare from `start`; the rest of the file when omitted */
@@ -38,7 +38,8 @@ export interface ReadRange {
 }
 
 export interface ReadProblem {
-  file: string;
+  /** as bytes: `shown()` it */
+  file: BytePath;
   why: string;
 }
 
@@ -47,8 +48,8 @@ export interface ReadBackResult {
   bytes: number;
   files: number;
   problems: ReadProblem[];
-  /** files gone from, or changed in, the source since they were listed: not compared */
-  sourceChanged: string[];
+  /** files gone from, or changed in, the source since they were listed: not compared (bytes) */
+  sourceChanged: BytePath[];
   /** false when the filesystem refused O_DIRECT and the copy was read through the page cache */
   direct: boolean;
 }
@@ -192,7 +193,7 @@ class Reader {
     }
     let src: number;
     try {
-      src = openSync(join(this.shared.source, r.file), BASE_FLAGS);
+      src = openSync(under(this.shared.source, r.file), BASE_FLAGS);
     } catch {
       return SOURCE_CHANGED;
     }
@@ -221,7 +222,7 @@ class Reader {
     const direct = this.shared.direct;
     let cp: number;
     try {
-      cp = openSync(join(this.shared.copy, r.file), BASE_FLAGS | (direct ? O_DIRECT : 0));
+      cp = openSync(under(this.shared.copy, r.file), BASE_FLAGS | (direct ? O_DIRECT : 0));
     } catch (e) {
       if (direct && isEinval(e)) return NO_DIRECT;
       return `cannot be opened on the drive (${errorCode(e)})`;
@@ -359,7 +360,7 @@ export async function readBack(
     ...readers.map((reader) => work(reader, small)),
   ]);
   const problems: ReadProblem[] = [];
-  const sourceChanged: string[] = [];
+  const sourceChanged: BytePath[] = [];
   for (const i of [...verdicts.keys()].sort((a, b) => a - b)) {
     const v = verdicts.get(i);
     const file = ranges.at(i)!.file;

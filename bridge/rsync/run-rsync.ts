@@ -7,6 +7,7 @@
 import type { SyncProgress } from '../events.js';
 import { spawnOwned } from '../exec.js';
 import { STOP_GRACE_MS, signalTree } from '../processes.js';
+import type { BytePath } from './byte-path.js';
 import { unescapeRsync } from './file-list.js';
 import { PathSet } from './path-set.js';
 import { LineSplitter, parseProgressLine } from './progress.js';
@@ -17,7 +18,7 @@ import { LineSplitter, parseProgressLine } from './progress.js';
  * its attributes differ). `hf` (a hard link to another name) and `.f`
  * (attributes only) write no data.
  */
-export function writtenFile(line: string): string | null {
+export function writtenFile(line: BytePath): BytePath | null {
   if (line.length < 13 || line[1] !== 'f' || line[11] !== ' ') return null;
   if (line[0] !== '>' && line[0] !== 'c') return null;
   return unescapeRsync(line.slice(12));
@@ -27,12 +28,13 @@ export interface RsyncRun {
   /** the exit code; null when killed by a signal */
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** stderr lines (the first MAX_KEPT), enough to list the files of a 23/24 */
-  stderr: string;
-  lastStderrLine: string;
+  /** stderr lines (the first MAX_KEPT), enough to list the files of a 23/24; a byte string (byte-path.ts) */
+  stderr: BytePath;
+  /** a byte string: `shown()` it */
+  lastStderrLine: BytePath;
   /** the last progress rsync printed */
   last: SyncProgress | null;
-  /** the regular files rsync wrote data for (`--out-format=%i %n` lines), relative to the source */
+  /** the regular files rsync wrote data for (`--out-format=%i %n` lines), relative to the source, as bytes */
   written: PathSet;
   /** could not start at all (ENOENT ...) */
   spawnError: Error | null;
@@ -49,13 +51,13 @@ const MAX_KEPT = 5_000;
 
 export function runRsync(argv: readonly string[], opts: RsyncRunOptions = {}): Promise<RsyncRun> {
   return new Promise((resolve) => {
-    // C.UTF-8: plain number formatting, messages in English (parsed), names as UTF-8
+    // C.UTF-8: plain number formatting, messages in English (parsed); names are read as bytes
     const child = spawnOwned(argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C.UTF-8' },
     });
-    const out = new LineSplitter();
-    const err = new LineSplitter();
+    const out = new LineSplitter('bytes');
+    const err = new LineSplitter('bytes');
     const kept: string[] = [];
     let lastStderrLine = '';
     let last: SyncProgress | null = null;

@@ -6,16 +6,17 @@
  * compared byte for byte; any other (changed or gone since that run) is read
  * from the drive alone, which proves the drive can read it. Symlinks in the
  * copy are never followed, and no directory on another filesystem is entered.
+ * Paths are byte strings (byte-path.ts).
  */
 import { type BigIntStats, lstatSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { type BytePath, under } from './byte-path.js';
 import type { ReadRange } from './read-back.js';
 
 export interface ScrubFile extends ReadRange {
   size: number;
 }
 
-function lstatOrNull(path: string): BigIntStats | null {
+function lstatOrNull(path: string | Buffer): BigIntStats | null {
   try {
     return lstatSync(path, { bigint: true });
   } catch {
@@ -30,20 +31,20 @@ export async function* copyFiles(
   signal?: AbortSignal,
 ): AsyncGenerator<ScrubFile[]> {
   const dev = lstatSync(copy, { bigint: true }).dev;
-  const pending: string[] = [''];
+  const pending: BytePath[] = [''];
   while (pending.length) {
     if (signal?.aborted) throw signal.reason;
     const rel = pending.pop()!;
     const files: ScrubFile[] = [];
-    const subdirs: string[] = [];
-    for (const name of readdirSync(join(copy, rel)).sort()) {
+    const subdirs: BytePath[] = [];
+    for (const name of (readdirSync(under(copy, rel), { encoding: 'latin1' }) as BytePath[]).sort()) {
       const path = rel ? `${rel}/${name}` : name;
-      const c = lstatOrNull(join(copy, path));
+      const c = lstatOrNull(under(copy, path));
       if (!c) continue;
       if (c.isDirectory()) {
         if (c.dev === dev) subdirs.push(path);
       } else if (c.isFile()) {
-        const s = lstatOrNull(join(source, path));
+        const s = lstatOrNull(under(source, path));
         const same = s?.isFile() && s.size === c.size && s.mtimeNs === c.mtimeNs;
         files.push({ file: path, start: 0, size: Number(c.size), ...(same ? {} : { copyOnly: true }) });
       }

@@ -16,6 +16,7 @@
 import { lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../exec.js';
+import { type BytePath, shown, under } from './byte-path.js';
 import {
   DrivePathError,
   fsyncDriveDir,
@@ -23,6 +24,7 @@ import {
   kindOf,
   lstatIn,
   makeDriveDir,
+  removeDriveFileBelow,
   removeDriveNode,
   removeDriveTree,
   unexpected,
@@ -183,17 +185,18 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
 export async function prepareResume(l: Layout): Promise<number> {
   if (!isDriveDir(l.target, l.staging)) return 0;
   let removed = 0;
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
+  // names as bytes (byte-path.ts): a name that is not UTF-8 is still found
+  const walk = (rel: BytePath) => {
+    for (const e of readdirSync(under(l.staging, rel), { withFileTypes: true, encoding: 'latin1' })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) walk(p);
-      else if (lstatSync(p).nlink > 1) {
-        unlinkSync(p);
+      else if (lstatSync(under(l.staging, p)).nlink > 1) {
+        unlinkSync(under(l.staging, p));
         removed++;
       }
     }
   };
-  walk(l.staging);
+  walk('');
   return removed;
 }
 
@@ -323,8 +326,9 @@ export function compareContentsPending(l: Layout): boolean {
   return Boolean(lstatIn(l.target, l.compareContents)?.isFile());
 }
 
-export function markCompareContents(l: Layout, files: readonly string[]): void {
-  writeDriveFile(l.target, l.compareContents, `${files.join('\n')}\n`);
+/** `files` as bytes (byte-path.ts); the mark lists them readable, one a line, for whoever looks */
+export function markCompareContents(l: Layout, files: readonly BytePath[]): void {
+  writeDriveFile(l.target, l.compareContents, `${files.map(shown).join('\n')}\n`);
 }
 
 export function clearCompareContents(l: Layout): void {
@@ -332,6 +336,6 @@ export function clearCompareContents(l: Layout): void {
 }
 
 /** remove files (relative paths) from the staging copy, each as what it is */
-export function dropFromStaging(l: Layout, files: readonly string[]): void {
-  for (const f of files) removeDriveNode(l.target, join(l.staging, f));
+export function dropFromStaging(l: Layout, files: readonly BytePath[]): void {
+  for (const f of files) removeDriveFileBelow(l.target, l.staging, f);
 }

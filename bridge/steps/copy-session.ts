@@ -5,6 +5,7 @@
  * with the run.
  */
 import type { HeldLock } from '../lockfile.js';
+import type { BytePath } from '../rsync/byte-path.js';
 import type { PathSet } from '../rsync/path-set.js';
 import type { PreviousCopy } from '../rsync/snapshots.js';
 import type { RunFacts } from './step.js';
@@ -12,9 +13,9 @@ import type { RunFacts } from './step.js';
 export interface CopySession {
   lock: HeldLock | null;
   previous: PreviousCopy | null;
-  /** relative paths rsync could not copy (exit 23/24): verify leaves them out */
-  skipped: Set<string>;
-  /** the regular files this copy wrote data for: verify reads each back from the drive */
+  /** relative paths rsync could not copy (exit 23/24), as bytes (byte-path.ts): verify leaves them out */
+  skipped: Set<BytePath>;
+  /** the regular files this copy wrote data for, as bytes: verify reads each back from the drive */
   written: PathSet;
   /** when the copy started (ms since the epoch), to tell a source that changed meanwhile */
   startedAt: number;

@@ -14,6 +14,7 @@ import { errorMessage } from '../error-message.js';
 import { Ledger } from '../ledger.js';
 import { isoNow } from '../protocol.js';
 import { BORG_VIEW, BorgCheckError, borgCheck } from '../rsync/borg.js';
+import { shown } from '../rsync/byte-path.js';
 import { type ReadProblem, readBack } from '../rsync/read-back.js';
 import { copyFiles } from '../rsync/scrub-walk.js';
 import { findPrevious, layout, markCompareContents, reservedNames } from '../rsync/snapshots.js';
@@ -93,7 +94,7 @@ export const scrub: Step = {
       );
       const listed = problems
         .slice(0, LISTED)
-        .map((p) => `${p.file} (${p.why})`)
+        .map((p) => `${shown(p.file)} (${p.why})`)
         .join(', ');
       const more = problems.length > LISTED ? `; and ${problems.length - LISTED} more` : '';
       throw new StepError(

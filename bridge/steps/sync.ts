@@ -11,6 +11,7 @@ import { errorMessage } from '../error-message.js';
 import type { SyncProgress } from '../events.js';
 import { acquireLock, describeBusy, describeStopping, type HeldLock } from '../lockfile.js';
 import { rsyncArgs, rsyncCheckArgs } from '../rsync/args.js';
+import { shown } from '../rsync/byte-path.js';
 import { classifyExit, exitMeaning, NO_SPACE } from '../rsync/exit-codes.js';
 import { problemFiles, warningFileList } from '../rsync/file-list.js';
 import { isMountPoint } from '../rsync/mount-check.js';
@@ -205,7 +206,7 @@ export const sync: Step = {
     if (r.code === null)
       throw new StepError(`${command} was killed by ${r.signal}; the previous copy is intact`);
     const outcome = classifyExit(r.code, r.stderr);
-    const why = `${command} exited with code ${r.code} (${exitMeaning(r.code)})${r.lastStderrLine ? `: ${r.lastStderrLine}` : ''}`;
+    const why = `${command} exited with code ${r.code} (${exitMeaning(r.code)})${r.lastStderrLine ? `: ${shown(r.lastStderrLine)}` : ''}`;
     // a pulled drive makes rsync report a file or two it "could not copy" (exit 23) or an I/O
     // error: say what really happened rather than a warning or a verify failure later
     const gone = outcome.kind === 'ok' ? null : driveGone(ctx, true);
@@ -228,7 +229,7 @@ export const sync: Step = {
       case 'full': {
         // a partial copy that does not fit would only block the next run: free the space now
         await removeStaging(l);
-        const line = r.stderr.split('\n').find((s) => NO_SPACE.test(s)) ?? r.lastStderrLine;
+        const line = shown(r.stderr.split('\n').find((s) => NO_SPACE.test(s)) ?? r.lastStderrLine);
         throw new StepError(
           `target full: ${command} exited with code ${r.code} (${exitMeaning(r.code)}): ${line}; the previous copy is intact`,
         );

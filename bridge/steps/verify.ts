@@ -15,6 +15,7 @@ import { budgetBytes } from '../config/budget.js';
 import { errorMessage } from '../error-message.js';
 import { Ledger } from '../ledger.js';
 import { isoNow } from '../protocol.js';
+import { shown } from '../rsync/byte-path.js';
 import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
 import type { PathSet } from '../rsync/path-set.js';
@@ -128,7 +129,7 @@ export const verify: Step = {
       const list = (problems: typeof read.problems) =>
         `${problems
           .slice(0, 5)
-          .map((p) => `${p.file} (${p.why})`)
+          .map((p) => `${shown(p.file)} (${p.why})`)
           .join(', ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`;
       const ours = read.problems.filter((p) => written.has(p.file));
       const rest = read.problems.filter((p) => !written.has(p.file));
@@ -145,7 +146,7 @@ export const verify: Step = {
     }
     if (read.sourceChanged.length)
       throw new StepError(
-        `the source changed while it was being copied (${read.sourceChanged.slice(0, 5).join(', ')}); the next run copies it again`,
+        `the source changed while it was being copied (${read.sourceChanged.slice(0, 5).map(shown).join(', ')}); the next run copies it again`,
       );
     const readText = `read back ${plural(mine.count, 'written file')} (${plan.readAnyway} bytes) and a scrub slice of ${plan.bytes} bytes from the drive (${scrubSummary(scrub, plan.passCompleted)})`;
 

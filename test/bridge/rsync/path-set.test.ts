@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { bytePath } from '../../../bridge/rsync/byte-path.js';
 import { PathSet } from '../../../bridge/rsync/path-set.js';
 
+// names are byte strings (bridge/rsync/byte-path.ts), as rsync's output and verify's walk give them
 const AWKWARD = [
   'a',
   'dir/b c',
@@ -17,7 +19,10 @@ const AWKWARD = [
   '-leading-dash',
   ' ',
   'x'.repeat(5000),
-];
+]
+  .map(bytePath)
+  // the byte 0xe9 alone: latin-1, not UTF-8
+  .concat('caf\xe9');
 
 describe('PathSet', () => {
   it('answers like a Set: each name once, with its index, its size and its name back', () => {

@@ -131,7 +131,8 @@ describe('verify reads back what the run wrote', () => {
     for (const named of [
       'many/d7/f742 (differs from the source from byte 10)',
       'big.seg (differs from the source from byte 400000)',
-      'new\nline ✓ (differs from the source from byte 3)',
+      // named readably: the newline as rsync writes it
+      'new\\#012line ✓ (differs from the source from byte 3)',
     ])
       assert.ok(outcome.message.includes(named), `${named} in: ${outcome.message}`);
     const listed = readFileSync(layout(target).compareContents, 'utf8').split('\n');
