@@ -33,6 +33,8 @@ const scrubSchema: z.ZodType<ScrubRecord> = z.object({
   copy_bytes: z.number().nonnegative(),
   pass_started: z.string().nullable(),
   last_full_pass: z.string().nullable(),
+  // a ledger written before the rate was kept has none
+  read_rate: z.number().positive().nullable().default(null),
 });
 const count = z.number().int().nonnegative().nullable().default(null);
 

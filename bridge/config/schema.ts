@@ -233,7 +233,7 @@ const fields = z
         scrub: scrubBudget.default({ percent: 2 }).meta(
           about({
             description:
-              'How much of the copy each run reads back beyond what it wrote, where the last run stopped: a share ("2%"), a size ("20GB", "512MiB") or 0 for none.',
+              'How much of the copy each run reads back beyond what it wrote, where the last run stopped: a share ("2%"), a size ("20GB", "512MiB"), a time ("90s", "5min": at the rate the drive last read back at) or 0 for none.',
             fileDefault: '2%',
           }),
         ),

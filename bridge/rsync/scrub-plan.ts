@@ -148,16 +148,33 @@ export interface ScrubRecord {
   /** when the pass under way began, and when the last complete pass ended */
   pass_started: string | null;
   last_full_pass: string | null;
+  /** bytes a second the drive read back at, last measured (a time budget is turned into bytes with it) */
+  read_rate?: number | null;
 }
 
-/** The record after a run read `plan`'s slice (`now`: an ISO time). */
-export function scrubRecordAfter(before: ScrubRecord | null, plan: ScrubPlan, now: string): ScrubRecord {
+/** a read-back shorter than this says more about latency than about the drive's speed: not measured */
+export const RATE_MIN_BYTES = 64 << 20;
+
+/** the drive's read rate after reading `bytes` in `seconds`: measured when there was enough, else the last one */
+export function readRate(bytes: number, seconds: number, before: ScrubRecord | null): number | null {
+  if (bytes >= RATE_MIN_BYTES && seconds > 0) return Math.round(bytes / seconds);
+  return before?.read_rate ?? null;
+}
+
+/** The record after a run read `plan`'s slice (`now`: an ISO time; `rate`: what readRate says). */
+export function scrubRecordAfter(
+  before: ScrubRecord | null,
+  plan: ScrubPlan,
+  now: string,
+  rate: number | null,
+): ScrubRecord {
   return {
     next: plan.next,
     position_bytes: plan.position,
     copy_bytes: plan.total,
     pass_started: plan.passCompleted ? now : (before?.pass_started ?? now),
     last_full_pass: plan.passCompleted ? now : (before?.last_full_pass ?? null),
+    read_rate: rate,
   };
 }
 

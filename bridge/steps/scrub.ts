@@ -16,6 +16,7 @@ import { isoNow } from '../protocol.js';
 import { BORG_VIEW, BorgCheckError, borgCheck } from '../rsync/borg.js';
 import { shown } from '../rsync/byte-path.js';
 import { type ReadProblem, readBack } from '../rsync/read-back.js';
+import { readRate } from '../rsync/scrub-plan.js';
 import { copyFiles } from '../rsync/scrub-walk.js';
 import { findPrevious, layout, markCompareContents, reservedNames } from '../rsync/snapshots.js';
 import { MARKER_FILE } from './marker.js';
@@ -83,6 +84,7 @@ export const scrub: Step = {
         copy_bytes: read,
         pass_started: now,
         last_full_pass: now,
+        read_rate: readRate(read, (Date.now() - startedAt) / 1000, ledger.scrub(drive.name)),
       });
     } catch (e) {
       log.warn(`could not record the scrub in ${ledger.file}: ${errorMessage(e)}`);

@@ -20,7 +20,13 @@ import { excludeMatcher } from '../rsync/exclude.js';
 import { compareTrees } from '../rsync/manifest.js';
 import type { PathSet } from '../rsync/path-set.js';
 import { type RangeList, type ReadRange, readBack } from '../rsync/read-back.js';
-import { ScrubPlanner, type ScrubRecord, scrubPercent, scrubRecordAfter } from '../rsync/scrub-plan.js';
+import {
+  readRate,
+  ScrubPlanner,
+  type ScrubRecord,
+  scrubPercent,
+  scrubRecordAfter,
+} from '../rsync/scrub-plan.js';
 import {
   clearCompareContents,
   dropFromStaging,
@@ -61,7 +67,11 @@ export const verify: Step = {
     // the rolling scrub: a slice of what this run did not write, from where the last run on this drive stopped
     const ledger = new Ledger(config.state_dir);
     const before = ledger.scrub(drive.name);
-    const budget = budgetBytes(config.verify.scrub, before?.copy_bytes ?? usedBytes(target));
+    const budget = budgetBytes(
+      config.verify.scrub,
+      before?.copy_bytes ?? usedBytes(target),
+      before?.read_rate ?? null,
+    );
     const planner = new ScrubPlanner(before?.next ?? null, budget);
     const written = session.written;
     const mine = ourFiles(written, session.skipped);
@@ -104,6 +114,7 @@ export const verify: Step = {
     await flushed.catch(cancelled);
     took('flush');
     const progress = progressOf(ctx, plan.readAnyway + plan.bytes);
+    const readStart = performance.now();
     const read = await readBack(source, copy, readList(written, mine, plan.ranges), {
       signal: ctx.signal,
       changedSince: session.startedAt,
@@ -111,7 +122,8 @@ export const verify: Step = {
     }).catch(cancelled);
     progress.done();
     took('read back');
-    const scrub = scrubRecordAfter(before, plan, isoNow());
+    const rate = readRate(read.bytes, (performance.now() - readStart) / 1000, before);
+    const scrub = scrubRecordAfter(before, plan, isoNow(), rate);
     try {
       await ledger.recordScrub(drive.name, scrub);
     } catch (e) {

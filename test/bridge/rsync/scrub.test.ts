@@ -8,9 +8,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { ASSUMED_RATE, budgetBytes } from '../../../bridge/config/budget.js';
 import { parseConfig } from '../../../bridge/config.js';
 import { Ledger } from '../../../bridge/ledger.js';
-import { ScrubPlanner, scrubPercent, walkOrder } from '../../../bridge/rsync/scrub-plan.js';
+import {
+  RATE_MIN_BYTES,
+  readRate,
+  ScrubPlanner,
+  scrubPercent,
+  walkOrder,
+} from '../../../bridge/rsync/scrub-plan.js';
 import { runSteps } from '../../../bridge/run/runner.js';
 import { sync } from '../../../bridge/steps/sync.js';
 import { verify } from '../../../bridge/steps/verify.js';
@@ -102,14 +109,33 @@ describe('the scrub plan', () => {
 describe('verify.scrub in the configuration', () => {
   const scrub = (value: unknown) =>
     parseConfig({ source: { path: '/srv/backup' }, verify: { scrub: value } }).verify.scrub;
-  it('takes a share of the copy, a size with a unit or a number of bytes', () => {
+  it('takes a share of the copy, a size with a unit, a number of bytes or a time', () => {
     assert.deepEqual(parseConfig({ source: { path: '/srv/backup' } }).verify.scrub, { percent: 2 });
     assert.deepEqual(scrub('5%'), { percent: 5 });
     assert.deepEqual(scrub('20GB'), { bytes: 20e9 });
     assert.deepEqual(scrub('512 MiB'), { bytes: 512 * 1024 * 1024 });
     assert.deepEqual(scrub(0), { bytes: 0 });
-    for (const bad of ['lots', '120%', -1, '5 parsecs'])
+    assert.deepEqual(scrub('90s'), { seconds: 90 });
+    assert.deepEqual(scrub('1.5 min'), { seconds: 90 });
+    assert.deepEqual(scrub('1h'), { seconds: 3600 });
+    for (const bad of ['lots', '120%', -1, '5 parsecs', '5 minutes', 's'])
       assert.throws(() => scrub(bad), /verify\.scrub: a share of the copy like "2%"/);
+  });
+});
+
+describe('a time budget', () => {
+  it('is the time at the rate the drive last read back at, or at 100 MB/s before it has one', () => {
+    assert.equal(budgetBytes({ seconds: 2 }, 1e12, 50e6), 100e6);
+    assert.equal(budgetBytes({ seconds: 2 }, 1e12, null), 2 * ASSUMED_RATE);
+    assert.equal(budgetBytes({ percent: 2 }, 1e12, 50e6), 20e9, 'a share ignores the rate');
+    assert.equal(budgetBytes({ bytes: 7 }, 1e12, 50e6), 7);
+  });
+
+  it('the rate is measured on a read of at least 64 MiB; a shorter one keeps the last', () => {
+    const before = { next: null, position_bytes: 0, copy_bytes: 0, pass_started: null, last_full_pass: null };
+    assert.equal(readRate(RATE_MIN_BYTES, 2, null), RATE_MIN_BYTES / 2);
+    assert.equal(readRate(RATE_MIN_BYTES - 1, 2, { ...before, read_rate: 123 }), 123);
+    assert.equal(readRate(1000, 0.001, before), null, 'nothing measured yet');
   });
 });
 
@@ -157,6 +183,36 @@ describe('the rolling scrub in a run', () => {
     assert.deepEqual(fourth.scrub.next, { path: 'a', offset: 5000 });
     assert.notEqual(fourth.scrub.last_full_pass, null);
     assert.equal(fourth.scrub.copy_bytes, 40_000);
+  });
+
+  it('a time budget reads, each run, the time at the rate the ledger keeps for the drive', async () => {
+    const dir = tempDir('offsite-scrub-');
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    for (const n of ['a', 'b', 'c', 'd']) writeFileSync(join(src, n), Buffer.alloc(10_000, n.charCodeAt(0)));
+    const target = join(dir, 'drive');
+    mkdirSync(target);
+    const raw = {
+      state_dir: join(dir, 'state'),
+      source: { path: src },
+      drives: [{ name: 'alpha', directory: target }],
+      verify: { scrub: '3s' },
+    };
+    const ledger = new Ledger(join(dir, 'state'));
+    const run = async () => {
+      const t = testRun(raw);
+      const outcome = await runSteps([sync, verify], t.ctx, t.bus);
+      assert.equal(outcome.result, 'success', outcome.message);
+      return t.log.tail().join('\n');
+    };
+    await run();
+    // 40,000 bytes read back: too little to measure a drive by, so no rate yet
+    assert.equal(ledger.scrub('alpha')!.read_rate, null);
+    // as a slow drive would have measured: 5,000 bytes a second, so 3 s is 15,000 bytes
+    await ledger.recordScrub('alpha', { ...ledger.scrub('alpha')!, read_rate: 5000 });
+    assert.match(await run(), /a scrub slice of 15000 bytes from the drive \(the pass is at 37\.5%\)/);
+    assert.equal(ledger.scrub('alpha')!.read_rate, 5000, 'kept: the slice was too short to measure');
   });
 
   it('a scrub mismatch fails the run, names the file, and the next copy copies it again', async () => {
