@@ -140,7 +140,8 @@ describe('a time budget', () => {
 });
 
 describe('the rolling scrub in a run', () => {
-  it('each unchanged run reads the next slice; a whole pass is recorded in the ledger', async () => {
+  /** four files of 10,000 bytes, a directory drive, `scrub` as the budget; `run()` copies and verifies */
+  function fourFiles(scrub: string) {
     const dir = tempDir('offsite-scrub-');
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const src = join(dir, 'src');
@@ -152,7 +153,7 @@ describe('the rolling scrub in a run', () => {
       state_dir: join(dir, 'state'),
       source: { path: src },
       drives: [{ name: 'alpha', directory: target }],
-      verify: { scrub: '15000B' },
+      verify: { scrub },
     };
     const ledger = new Ledger(join(dir, 'state'));
     const run = async () => {
@@ -161,6 +162,11 @@ describe('the rolling scrub in a run', () => {
       assert.equal(outcome.result, 'success', outcome.message);
       return { log: t.log.tail().join('\n'), scrub: ledger.scrub('alpha')! };
     };
+    return { ledger, run };
+  }
+
+  it('each unchanged run reads the next slice; a whole pass is recorded in the ledger', async () => {
+    const { run } = fourFiles('15000B');
 
     // the first copy reads everything back: that is a whole pass
     const first = await run();
@@ -186,32 +192,13 @@ describe('the rolling scrub in a run', () => {
   });
 
   it('a time budget reads, each run, the time at the rate the ledger keeps for the drive', async () => {
-    const dir = tempDir('offsite-scrub-');
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const src = join(dir, 'src');
-    mkdirSync(src);
-    for (const n of ['a', 'b', 'c', 'd']) writeFileSync(join(src, n), Buffer.alloc(10_000, n.charCodeAt(0)));
-    const target = join(dir, 'drive');
-    mkdirSync(target);
-    const raw = {
-      state_dir: join(dir, 'state'),
-      source: { path: src },
-      drives: [{ name: 'alpha', directory: target }],
-      verify: { scrub: '3s' },
-    };
-    const ledger = new Ledger(join(dir, 'state'));
-    const run = async () => {
-      const t = testRun(raw);
-      const outcome = await runSteps([sync, verify], t.ctx, t.bus);
-      assert.equal(outcome.result, 'success', outcome.message);
-      return t.log.tail().join('\n');
-    };
+    const { ledger, run } = fourFiles('3s');
     await run();
     // 40,000 bytes read back: too little to measure a drive by, so no rate yet
     assert.equal(ledger.scrub('alpha')!.read_rate, null);
     // as a slow drive would have measured: 5,000 bytes a second, so 3 s is 15,000 bytes
     await ledger.recordScrub('alpha', { ...ledger.scrub('alpha')!, read_rate: 5000 });
-    assert.match(await run(), /a scrub slice of 15000 bytes from the drive \(the pass is at 37\.5%\)/);
+    assert.match((await run()).log, /a scrub slice of 15000 bytes from the drive \(the pass is at 37\.5%\)/);
     assert.equal(ledger.scrub('alpha')!.read_rate, 5000, 'kept: the slice was too short to measure');
   });
 
