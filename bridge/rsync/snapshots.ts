@@ -13,6 +13,7 @@
  * at with lstat and changed only through bridge/rsync/drive-path.ts, which
  * follows no symlink and stays on the drive's filesystem.
  */
+import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../exec.js';
@@ -160,8 +161,18 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
   const removed: string[] = [];
   if (removeDriveNode(l.target, l.currentNew)) removed.push(l.currentNew);
   if (!isDriveDir(l.target, l.snapshots)) return removed;
-  for (const name of readdirSync(l.snapshots)) {
+  // names as bytes (byte-path.ts): the drive may hold any name here
+  for (const raw of readdirSync(l.snapshots, { encoding: 'buffer' })) {
+    const name = raw.toString('utf8');
     const path = join(l.snapshots, name);
+    if (!Buffer.from(name, 'utf8').equals(raw)) {
+      // not UTF-8: no argument can name it to rm(1), so it gets a name first (rename takes a link as a link)
+      const aside = join(l.snapshots, `.removing-${randomBytes(6).toString('hex')}`);
+      renameSync(Buffer.concat([Buffer.from(`${l.snapshots}/`), raw]), aside);
+      await removeDriveTree(l.target, aside);
+      removed.push(join(l.snapshots, shown(raw.toString('latin1'))));
+      continue;
+    }
     if (
       name === STAGING ||
       // the mark is only ever a plain file: anything else there is removed as what it is

@@ -178,6 +178,22 @@ describe('names that are not UTF-8 text', () => {
     assert.deepEqual(before, Buffer.from('latin-1 name\n'), 'the previous copy was not written through');
     assert.equal(lstatSync(join(target, 'snapshots')).isDirectory(), true);
   });
+
+  it('one planted in snapshots/ is removed like any other leftover, what it links to untouched', async () => {
+    const { src, target, raw } = setup();
+    assert.equal((await copy(raw)).outcome.result, 'success');
+    const planted = at(join(target, 'snapshots'), 'junk\xff');
+    mkdirSync(planted);
+    symlinkSync(src, Buffer.concat([Buffer.from(planted), Buffer.from('/to-the-source')]));
+    writeFileSync(at(src, CAFE), 'changed\n');
+
+    const next = await copy(raw);
+    assert.equal(next.outcome.result, 'success', next.outcome.message);
+    assert.equal(existsSync(planted), false, 'removed');
+    assert.match(next.log.tail().join('\n'), /removed .*snapshots\/junk\\#377 \(left by an earlier run\)/);
+    assert.equal(readFileSync(at(src, CAFE), 'utf8'), 'changed\n', 'the source is untouched');
+    assert.equal(diffTrees(src, join(target, 'current')), '');
+  });
 });
 
 describe('byte strings', () => {
