@@ -30,11 +30,6 @@ export function under(root: string, rel: BytePath): string | Buffer {
 
 const NOT_ASCII = /[\u0080-\uffff]/;
 
-/** a byte string as bytes */
-export function bytesOf(path: BytePath): Buffer {
-  return Buffer.from(path, 'latin1');
-}
-
 /**
  * A byte string for a message: UTF-8 where it is UTF-8, and each byte that is
  * not (or is a control character, a newline say) written `\#ooo` (octal), as

@@ -168,7 +168,7 @@ export async function tidy(l: Layout, previous: PreviousCopy | null): Promise<st
     if (!Buffer.from(name, 'utf8').equals(raw)) {
       // not UTF-8: no argument can name it to rm(1), so it gets a name first (rename takes a link as a link)
       const aside = join(l.snapshots, `.removing-${randomBytes(6).toString('hex')}`);
-      renameSync(Buffer.concat([Buffer.from(`${l.snapshots}/`), raw]), aside);
+      renameSync(under(l.snapshots, raw.toString('latin1')), aside);
       await removeDriveTree(l.target, aside);
       removed.push(join(l.snapshots, shown(raw.toString('latin1'))));
       continue;

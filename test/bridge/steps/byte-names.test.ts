@@ -45,7 +45,7 @@ const CONTROL = `${DIR}/x\x01y`;
 const NEWLINE = `${DIR}/a\nb.txt`;
 
 /** `rel` (a byte string) below `root`, as the bytes a system call takes */
-const at = (root: string, rel: string) => under(root, rel);
+const at = under;
 
 function setup(verifyConfig: Record<string, unknown> = {}) {
   const dir = tempDir();
